@@ -1,0 +1,120 @@
+"""The spec'd network: a simplified residual network (../SPEC.md, "The network").
+
+    ConvBlock(3 -> 16)
+    ResidualBlock(16 -> 32)   MaxPool 2x2
+    ResidualBlock(32 -> 64)   MaxPool 2x2
+    ResidualBlock(64 -> 128)  global MaxPool
+    Dense(128 -> classes, no bias)
+    Scale(0.125)
+
+Its BatchNorm has no scale, no shift and no running statistics: it always
+normalises with the statistics of the batch it is given, in training and in
+evaluation alike. Predictions therefore depend on what else is in the batch.
+"""
+import mxnet as mx
+from mxnet import autograd
+from mxnet.gluon import nn
+
+WIDTHS = (16, 32, 64, 128)  # output channels of the four blocks
+POOL_AFTER = (True, True, False)  # per ResidualBlock: 2x2 max pool after the 1st and 2nd; the last ends in the global pool
+LOGIT_SCALE = 0.125
+BN_EPSILON = 1e-5
+
+# Uniform(-s, s) with s = sqrt(1 / fan_in), fan_in = cin * kh * kw (conv) or in_units (dense).
+FAN_IN_UNIFORM = mx.init.Xavier(rnd_type="uniform", factor_type="in", magnitude=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer settings, built once
+
+def _conv(channels, kernel, in_channels):
+    """A stride-1 'same' convolution without bias (3x3 pads 1, 1x1 pads 0)."""
+    return nn.Conv2D(channels, kernel, strides=1, padding=kernel // 2, use_bias=False,
+                     in_channels=in_channels, weight_initializer=FAN_IN_UNIFORM)
+
+
+def _batch_stat_norm(channels):
+    """BatchNorm that normalises with the current batch only.
+
+    center/scale off: no learnable shift or scale. momentum=1.0 keeps the moving statistics at
+    their initial 0/1 forever, so no statistic of any data (training or test) is ever stored.
+    Batch statistics are used because SpecResNet runs every forward pass in train mode.
+    """
+    return nn.BatchNorm(center=False, scale=False, epsilon=BN_EPSILON, momentum=1.0,
+                        in_channels=channels)
+
+
+# ----------------------------------------------------------------------------------------------
+# Blocks
+
+class ConvBlock(nn.HybridBlock):
+    """y = ReLU(BN(Conv3x3(x))): the spec's Block without skip."""
+
+    def __init__(self, channels, in_channels, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.conv = _conv(channels, 3, in_channels)
+            self.bn = _batch_stat_norm(channels)
+
+    def hybrid_forward(self, F, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class ResidualBlock(nn.HybridBlock):
+    """ConvBlock(x) + Conv1x1(x): the spec's Block with skip, added after the ReLU."""
+
+    def __init__(self, channels, in_channels, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.body = ConvBlock(channels, in_channels)
+            self.skip = _conv(channels, 1, in_channels)
+
+    def hybrid_forward(self, F, x):
+        return self.body(x) + self.skip(x)
+
+
+class Scale(nn.HybridBlock):
+    """Multiplies by a fixed alpha (not learned)."""
+
+    def __init__(self, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = alpha
+
+    def hybrid_forward(self, F, x):
+        return x * self.alpha
+
+    def __repr__(self):
+        return "{}(alpha={})".format(self.__class__.__name__, self.alpha)
+
+
+# ----------------------------------------------------------------------------------------------
+# The network
+
+class SpecResNet(nn.HybridBlock):
+    """The spec'd network. Children: `features` (image -> 128 values) and `output` (-> logits)."""
+
+    def __init__(self, num_classes=10, widths=WIDTHS, alpha=LOGIT_SCALE, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.features = nn.HybridSequential(prefix="")
+            self.features.add(ConvBlock(widths[0], in_channels=3))
+            for cin, cout, pool in zip(widths[:-1], widths[1:], POOL_AFTER):
+                self.features.add(ResidualBlock(cout, in_channels=cin))
+                if pool:
+                    self.features.add(nn.MaxPool2D(pool_size=2, strides=2))
+            self.features.add(nn.GlobalMaxPool2D())
+
+            self.output = nn.HybridSequential(prefix="")
+            self.output.add(nn.Dense(num_classes, use_bias=False, in_units=widths[-1],
+                                     weight_initializer=FAN_IN_UNIFORM))
+            self.output.add(Scale(alpha))
+
+    def forward(self, x, *args):
+        # Batch statistics are part of the network's definition, so every call computes with them
+        # (MXNet's BatchNorm uses its moving statistics in predict mode). Without autograd.record()
+        # this changes nothing else: moving statistics are only touched in backward.
+        with autograd.train_mode():
+            return super().forward(x, *args)
+
+    def hybrid_forward(self, F, x):
+        return self.output(self.features(x))

@@ -1,0 +1,183 @@
+"""The spec'd network: structure, initialisation, batch-statistics BatchNorm, exact forward pass."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+from models import ConvBlock, ResidualBlock, Scale, SpecResNet
+
+
+def make_net(num_classes=10, seed=0, hybridize=False):
+    mx.random.seed(seed)
+    net = SpecResNet(num_classes)
+    net.initialize()
+    if hybridize:
+        net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
+def random_images(n=6, seed=1):
+    # Off-centre and scaled, so a missing normalisation would show.
+    return mx.nd.array(np.random.RandomState(seed).normal(0.7, 2.0, size=(n, 3, 32, 32)))
+
+
+# ----------------------------------------------------------------------------------------------
+# A plain numpy implementation of ../SPEC.md "The network", in float64
+
+def np_conv(x, w):
+    """Stride-1 'same' convolution without bias (zero padding of kernel // 2)."""
+    k = w.shape[-1]
+    p = k // 2
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    h, wd = x.shape[2:]
+    out = np.zeros((x.shape[0], w.shape[0], h, wd))
+    for i in range(k):
+        for j in range(k):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, i:i + h, j:j + wd], w[:, :, i, j])
+    return out
+
+
+def np_bn(x):
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)  # biased
+    return (x - mean) / np.sqrt(var + 1e-5)
+
+
+def np_block(x, w3, w1=None):
+    y = np.maximum(np_bn(np_conv(x, w3)), 0)
+    return y + np_conv(x, w1) if w1 is not None else y
+
+
+def np_maxpool2(x):
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+def np_spec_net(x, weights):
+    """weights: conv3x3 of blocks 1-4, 1x1 skips of blocks 2-4, dense."""
+    c1, c2, c3, c4, s2, s3, s4, dense = weights
+    x = np_block(x, c1)
+    x = np_maxpool2(np_block(x, c2, s2))
+    x = np_maxpool2(np_block(x, c3, s3))
+    x = np_block(x, c4, s4).max(axis=(2, 3))
+    return 0.125 * x @ dense.T
+
+
+def weights_in_spec_order(net):
+    f = net.features
+    convs = [f[0].conv, f[1].body.conv, f[3].body.conv, f[5].body.conv,
+             f[1].skip, f[3].skip, f[5].skip, net.output[0]]
+    return [layer.weight.data().asnumpy().astype(np.float64) for layer in convs]
+
+
+# ----------------------------------------------------------------------------------------------
+
+def test_structure_follows_the_spec():
+    net = make_net()
+    kinds = [type(b) for b in net.features]
+    assert kinds == [ConvBlock, ResidualBlock, gluon.nn.MaxPool2D, ResidualBlock,
+                     gluon.nn.MaxPool2D, ResidualBlock, gluon.nn.GlobalMaxPool2D]
+    assert isinstance(net.output[1], Scale) and net.output[1].alpha == 0.125
+    shapes = []
+    x = random_images(2)
+    for block in net.features:
+        x = block(x)
+        shapes.append(x.shape[1:])
+    assert shapes == [(16, 32, 32), (32, 32, 32), (32, 16, 16), (64, 16, 16),
+                      (64, 8, 8), (128, 8, 8), (128, 1, 1)]
+
+
+@pytest.mark.parametrize("num_classes", [2, 10])
+def test_output_shape(num_classes):
+    out = make_net(num_classes, hybridize=True)(random_images(5))
+    assert out.shape == (5, num_classes)
+
+
+def test_trainable_parameters_are_exactly_the_weights_with_fan_in_uniform_init():
+    net = make_net(seed=3)
+    trainable = {name: p for name, p in net.collect_params().items() if p.grad_req != "null"}
+    # 4 conv3x3 + 3 conv1x1 skips + 1 dense; no bias, no BN scale or shift.
+    assert len(trainable) == 8 and all(name.endswith("weight") for name in trainable)
+    for name, p in trainable.items():
+        w = p.data().asnumpy()
+        bound = np.sqrt(1.0 / np.prod(w.shape[1:]))  # fan_in = cin * kh * kw, or in_units
+        assert np.abs(w).max() <= bound, name
+        assert np.abs(w).max() > 0.9 * bound, name  # really spread over the whole interval
+        if w.size >= 256:
+            assert abs(w.mean()) < 0.1 * bound and abs(w.std() - bound / np.sqrt(3)) < 0.1 * bound, name
+    total = sum(p.data().size for p in trainable.values())
+    assert total == 16 * 27 + 32 * 144 + 64 * 288 + 128 * 576 + 32 * 16 + 64 * 32 + 128 * 64 + 10 * 128
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batchnorm_output_is_normalised_per_channel_in_train_and_eval(training):
+    net = make_net()  # imperative, so the hook sees each BatchNorm
+    seen = []
+    for bn in [net.features[0].bn, net.features[3].body.bn, net.features[5].body.bn]:
+        bn.register_forward_hook(lambda block, inputs, output: seen.append(output.asnumpy()))
+    x = random_images(8)
+    if training:
+        with autograd.record():
+            net(x)
+    else:
+        net(x)  # predict mode, as a user would call it
+    assert len(seen) == 3
+    for y in seen:
+        np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-4)
+        np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, atol=1e-3)
+
+
+@pytest.mark.parametrize("hybridize", [False, True], ids=["imperative", "hybridized"])
+def test_forward_pass_equals_numpy_implementation_of_the_spec(hybridize):
+    net = make_net(num_classes=3, seed=5, hybridize=hybridize)
+    x = random_images(6, seed=2)
+    expected = np_spec_net(x.asnumpy().astype(np.float64), weights_in_spec_order(net))
+    np.testing.assert_allclose(net(x).asnumpy(), expected, rtol=1e-3, atol=1e-5)
+    with autograd.record():
+        in_training = net(x)
+    np.testing.assert_allclose(in_training.asnumpy(), expected, rtol=1e-3, atol=1e-5)
+
+
+def test_hybridized_equals_imperative_forward_and_gradients():
+    x, y = random_images(8, seed=4), mx.nd.array([0, 1, 2, 3, 4, 5, 6, 7])
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    results = []
+    for hybridize in (False, True):
+        net = make_net(seed=7, hybridize=hybridize)
+        with autograd.record():
+            out = net(x)
+            loss = loss_fn(out, y)
+        loss.backward()
+        grads = [p.grad().asnumpy() for p in net.collect_params().values() if p.grad_req != "null"]
+        results.append((out.asnumpy(), grads))
+    (out_a, grads_a), (out_b, grads_b) = results
+    np.testing.assert_allclose(out_a, out_b, rtol=1e-5, atol=1e-6)
+    for ga, gb in zip(grads_a, grads_b):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-6)
+
+
+def test_no_statistic_of_any_data_is_stored():
+    net = make_net(num_classes=2, hybridize=True)
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    for step in range(3):
+        with autograd.record():
+            loss = loss_fn(net(random_images(8, seed=step)), mx.nd.array([0, 1] * 4))
+        loss.backward()
+        trainer.step(8)
+    net(random_images(8, seed=99))  # "test" data
+    mx.nd.waitall()
+    stored = {name: p.data().asnumpy() for name, p in net.collect_params().items() if p.grad_req == "null"}
+    assert stored  # the BatchNorm layers' gamma, beta, running mean and var
+    for name, value in stored.items():
+        expected = 1.0 if name.endswith(("gamma", "running_var")) else 0.0
+        assert np.all(value == expected), name
+
+
+def test_predictions_depend_on_the_batch_as_the_spec_says():
+    net = make_net(hybridize=True)
+    x = random_images(8)
+    alone = net(x[:4]).asnumpy()
+    together = net(x).asnumpy()[:4]
+    assert not np.allclose(alone, together, atol=1e-4)
+    np.testing.assert_allclose(net(x).asnumpy(), net(x).asnumpy())  # yet deterministic
