@@ -1,0 +1,99 @@
+"""From uint8 images to normalised NDArray batches.
+
+Normalisation: pixels / 255, then per-channel mean and std of the training images in use (the
+selected classes only). Batching: the whole split sits in one NDArray; a batch is a `take` of
+shuffled indices, so there is no per-batch Python or numpy work beyond slicing an index array.
+"""
+from dataclasses import dataclass
+
+import mxnet as mx
+import numpy as np
+
+EVAL_ORDER_SEED = 0  # fixed order of the test set, the same for every run (see prepare)
+
+
+@dataclass
+class Dataset:
+    """Normalised data ready for training. Arrays live on the CPU; labels are float32."""
+    train_x: mx.nd.NDArray
+    train_y: mx.nd.NDArray
+    test_x: mx.nd.NDArray
+    test_y: mx.nd.NDArray
+    class_names: list
+    mean: np.ndarray  # per channel, on the [0, 1] scale
+    std: np.ndarray
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+def select_classes(x, y, classes):
+    """Keeps the images of `classes` and remaps their labels to 0..len(classes)-1 in that order."""
+    lookup = np.full(256, -1, dtype=np.int32)
+    lookup[np.asarray(classes)] = np.arange(len(classes))
+    keep = lookup[y] >= 0
+    return x[keep], lookup[y[keep]]
+
+
+def channel_stats(images):
+    """Exact per-channel mean and (population) std of uint8 NCHW images on the [0, 1] scale.
+
+    Works on a 256-bin histogram per channel, so it needs no float copy of the images.
+    """
+    values = np.arange(256, dtype=np.float64) / 255.0
+    mean, std = [], []
+    for c in range(images.shape[1]):
+        counts = np.bincount(images[:, c].ravel(), minlength=256)
+        n = counts.sum()
+        m = (counts * values).sum() / n
+        mean.append(m)
+        std.append(np.sqrt((counts * (values - m) ** 2).sum() / n))
+    return np.array(mean, dtype=np.float32), np.array(std, dtype=np.float32)
+
+
+def normalize(images, mean, std):
+    """uint8 NCHW -> float32 NCHW, (x / 255 - mean) / std per channel."""
+    x = images.astype(np.float32) / 255.0
+    x -= mean.reshape(1, -1, 1, 1)
+    x /= std.reshape(1, -1, 1, 1)
+    return x
+
+
+def prepare(train_x, train_y, test_x, test_y, classes, class_names):
+    """Selects classes, normalises with training statistics and returns a Dataset.
+
+    The test set is put in a fixed random order: the spec's BatchNorm normalises each batch with
+    its own statistics, so a class-sorted test set would give single-class batches.
+    """
+    train_x, train_y = select_classes(train_x, train_y, classes)
+    test_x, test_y = select_classes(test_x, test_y, classes)
+    order = np.random.RandomState(EVAL_ORDER_SEED).permutation(len(test_y))
+    test_x, test_y = test_x[order], test_y[order]
+    mean, std = channel_stats(train_x)
+    return Dataset(
+        train_x=mx.nd.array(normalize(train_x, mean, std)),
+        train_y=mx.nd.array(train_y, dtype=np.float32),
+        test_x=mx.nd.array(normalize(test_x, mean, std)),
+        test_y=mx.nd.array(test_y, dtype=np.float32),
+        class_names=[class_names[c] for c in classes], mean=mean, std=std)
+
+
+def batches(x, y, batch_size, rng=None):
+    """Yields (x, y) batches covering every example once; shuffled when rng is given.
+
+    The last batch is smaller when batch_size does not divide the data (it is kept, as in the
+    spec's reference, so every image is seen every epoch).
+    """
+    n = x.shape[0]
+    order = rng.permutation(n) if rng is not None else None
+    for start in range(0, n, batch_size):
+        if order is None:
+            yield x[start:start + batch_size], y[start:start + batch_size]
+        else:
+            index = mx.nd.array(order[start:start + batch_size], dtype=np.int32)
+            yield mx.nd.take(x, index), mx.nd.take(y, index)
+
+
+def num_batches(n, batch_size):
+    return -(-n // batch_size)
