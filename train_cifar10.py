@@ -16,7 +16,8 @@ if not (3, 8) <= sys.version_info[:2] <= (3, 11):
 
 # MXNet reads OMP_NUM_THREADS once, when it is first imported, and by default uses only half the
 # cores; an epoch on a 2-core CPU takes half the time with all of them. A user's setting wins.
-os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+os.environ.setdefault("OMP_NUM_THREADS", str(CPU_CORES or 1))
 
 import mxnet as mx  # noqa: E402  (after OMP_NUM_THREADS)
 import numpy as np  # noqa: E402
@@ -131,7 +132,8 @@ def build_state(args, dataset, ctx):
     net = SpecResNet(num_classes=dataset.num_classes)
     net.initialize(ctx=ctx)
     net.hybridize(static_alloc=True, static_shape=True)
-    total_updates = args.epochs * num_batches(dataset.train_x.shape[0], args.batch_size)
+    total_updates = args.epochs * num_batches(dataset.train_x.shape[0], args.batch_size,
+                                              min_size=len(ctx))
     trainer = make_trainer(net, args.lr, args.momentum, total_updates, kvstore=args.kv_store)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(args.seed))
 

@@ -63,8 +63,7 @@ def make_trainer(net, lr, momentum, total_updates, kvstore="device"):
 
 
 def split(x, y, ctx):
-    """Splits a batch across contexts (fewer slices when the batch is smaller than len(ctx))."""
-    ctx = ctx[:max(1, min(len(ctx), x.shape[0]))]
+    """Splits a batch across contexts (batches() guarantees at least one image per context)."""
     return (gluon.utils.split_and_load(x, ctx, even_split=False),
             gluon.utils.split_and_load(y, ctx, even_split=False))
 
@@ -91,7 +90,7 @@ def train_one_epoch(state, x, y, batch_size, progress=None):
     """Trains one pass over (x, y) in a fresh random order. Returns the epoch's metrics."""
     totals = _zeros(state.ctx)
     start = time.time()
-    for data, label in batches(x, y, batch_size, state.rng):
+    for data, label in batches(x, y, batch_size, state.rng, min_size=len(state.ctx)):
         xs, ys = split(data, label, state.ctx)
         with autograd.record():
             outputs = [state.net(part) for part in xs]
@@ -115,7 +114,7 @@ def evaluate(net, x, y, ctx, batch_size):
     The batch size matters for the spec's network: it normalises with each batch's statistics.
     """
     totals = _zeros(ctx)
-    for data, label in batches(x, y, batch_size):
+    for data, label in batches(x, y, batch_size, min_size=len(ctx)):
         xs, ys = split(data, label, ctx)
         _tally(totals, [net(part) for part in xs], ys)
     return {"test_acc": _read(totals["correct"]) / x.shape[0]}

@@ -79,21 +79,32 @@ def prepare(train_x, train_y, test_x, test_y, classes, class_names):
         class_names=[class_names[c] for c in classes], mean=mean, std=std)
 
 
-def batches(x, y, batch_size, rng=None):
+def batch_bounds(n, batch_size, min_size=1):
+    """(start, stop) of each batch: batch_size images each, the last one smaller.
+
+    A remainder of fewer than min_size images joins the batch before it instead: with several
+    devices every device needs at least one image of every batch.
+    """
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < min_size:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
+def num_batches(n, batch_size, min_size=1):
+    return len(batch_bounds(n, batch_size, min_size))
+
+
+def batches(x, y, batch_size, rng=None, min_size=1):
     """Yields (x, y) batches covering every example once; shuffled when rng is given.
 
-    The last batch is smaller when batch_size does not divide the data (it is kept, as in the
-    spec's reference, so every image is seen every epoch).
+    The last batch is smaller when batch_size does not divide the data: it is kept, as in the
+    spec's reference, so every image is seen every epoch.
     """
-    n = x.shape[0]
-    order = rng.permutation(n) if rng is not None else None
-    for start in range(0, n, batch_size):
+    order = rng.permutation(x.shape[0]) if rng is not None else None
+    for start, stop in batch_bounds(x.shape[0], batch_size, min_size):
         if order is None:
-            yield x[start:start + batch_size], y[start:start + batch_size]
+            yield x[start:stop], y[start:stop]
         else:
-            index = mx.nd.array(order[start:start + batch_size], dtype=np.int32)
+            index = mx.nd.array(order[start:stop], dtype=np.int32)
             yield mx.nd.take(x, index), mx.nd.take(y, index)
-
-
-def num_batches(n, batch_size):
-    return -(-n // batch_size)

@@ -1,0 +1,35 @@
+"""The spec's acceptance: the 2-class task on the real CIFAR-10 images, > 95% after 5 epochs.
+
+Uses ../shared/data (real images, rebuilt into the official binary layout by its own script);
+skipped where that folder is absent, as on a user's machine. Takes about two minutes on 2 cores.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli
+
+SHARED_DATA = os.environ.get("CIFAR10_SHARED_DATA", os.path.join(REPO, os.pardir, "shared", "data"))
+BUILDER = os.path.join(SHARED_DATA, "make_cifar10_bin.py")
+
+
+@pytest.fixture(scope="module")
+def real_cifar10(tmp_path_factory):
+    if not os.path.isfile(BUILDER):
+        pytest.skip("no real CIFAR-10 images at %s" % SHARED_DATA)
+    out = tmp_path_factory.mktemp("real-cifar10")
+    subprocess.run([sys.executable, BUILDER, str(out)], check=True, capture_output=True, timeout=600)
+    return str(out)
+
+
+@pytest.mark.slow
+def test_two_class_task_exceeds_95_percent_after_5_epochs(real_cifar10):
+    result = run_cli("--data-dir", real_cifar10, "--classes", "0,1", "--quiet", timeout=1800)
+    assert result.returncode == 0, result.stderr
+    print(result.stdout)  # the per-epoch lines, for the CI log
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["epoch"] for line in lines] == [0, 1, 2, 3, 4]
+    assert lines[-1]["test_acc"] > 0.95

@@ -1,0 +1,139 @@
+"""train_cifar10.py as a user runs it: flags, errors and exit codes, output, repeatability."""
+import fcntl
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+import pytest
+
+from conftest import REPO, run_cli
+
+KEYS = ["epoch", "train_loss", "train_acc", "test_acc", "lr", "time", "images_per_sec", "epoch_time"]
+TIMING = {"time", "images_per_sec", "epoch_time"}
+
+
+def json_lines(result):
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def assert_one_clear_error(result, code, pattern):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and pattern in errors[0], result.stderr
+    assert result.stdout == ""
+
+
+def test_help_lists_every_flag_with_its_default():
+    sys.path.insert(0, REPO)
+    import train_cifar10
+
+    result = run_cli("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for action in train_cifar10.build_parser()._actions:
+        if action.dest == "help":
+            continue
+        assert action.option_strings[0] in text
+        # ArgumentDefaultsHelpFormatter appends the default to each help text.
+        assert "%s (default: " % " ".join(action.help.split()) in text, action.dest
+    for flag in ["--num-gpus", "--epochs", "--batch-size", "--lr", "--classes", "--data-dir", "--seed", "--quiet"]:
+        assert flag in text
+
+
+def test_asking_for_a_gpu_that_is_not_there_fails_before_any_data_work(tmp_path, http_server):
+    url = http_server.serve("/cifar-10-binary.tar.gz", b"never fetched")
+    cache = tmp_path / "cache"
+    result = run_cli("--num-gpus", "1", "--data-dir", str(cache), "--data-url", url)
+    assert_one_clear_error(result, 2, "--num-gpus 1 asks for 1 GPU(s), but MXNet sees 0")
+    assert http_server.requests == [] and not cache.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "argument --epochs: must be at least 1"),
+    (["--num-gpus", "-1"], "argument --num-gpus: must be 0 or more"),
+    (["--classes", "0,0"], "argument --classes: class '0' is listed twice"),
+    (["--batch-size", "many"], "argument --batch-size: invalid"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+])
+def test_bad_flags_are_one_clear_error_with_exit_code_2(args, message):
+    assert_one_clear_error(run_cli(*args), 2, message)
+
+
+def test_a_wrong_download_is_one_clear_error_and_leaves_the_cache_empty(tmp_path, http_server):
+    url = http_server.serve("/cifar-10-binary.tar.gz", b"not the archive")
+    result = run_cli("--data-dir", str(tmp_path), "--data-url", url)
+    assert_one_clear_error(result, 1, "expected c32a1d4ab5d03f1284b67883e8d87530")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_unreachable_url_is_one_clear_error(tmp_path):
+    result = run_cli("--data-dir", str(tmp_path), "--data-url", "http://127.0.0.1:9/cifar-10-binary.tar.gz")
+    assert_one_clear_error(result, 1, "could not download http://127.0.0.1:9/cifar-10-binary.tar.gz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_truncated_data_file_is_one_clear_error_naming_it(tmp_path, batch_files):
+    from conftest import write_files
+
+    folder = write_files(tmp_path / "cifar-10-batches-bin", batch_files)
+    os.truncate(os.path.join(folder, "test_batch.bin"), 1000)
+    result = run_cli("--data-dir", str(tmp_path), "--quiet")
+    assert_one_clear_error(result, 1, "test_batch.bin has 1000 bytes, expected 30730000 (truncated)")
+
+
+def test_trains_and_prints_one_json_line_per_epoch(data_dir):
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "3", "--batch-size", "32")
+    assert result.returncode == 0, result.stderr
+    lines = json_lines(result)
+    assert [line["epoch"] for line in lines] == [0, 1, 2]
+    assert all(list(line) == KEYS for line in lines)
+    assert "400 training / 80 test images of 2 classes (airplane, automobile)" in result.stderr
+    assert lines[-1]["test_acc"] > 0.9  # the synthetic classes differ in colour: easy
+    assert lines[0]["lr"] > lines[1]["lr"] > lines[2]["lr"] > 0
+    assert lines[2]["lr"] == pytest.approx(0.1 / (3 * 13), rel=1e-3)  # 400 / 32 -> 13 updates per epoch
+    assert 0 < lines[0]["time"] < lines[1]["time"] < lines[2]["time"]
+
+
+def test_the_same_seed_repeats_a_cpu_run_and_another_seed_does_not(data_dir):
+    def metrics(seed):
+        result = run_cli("--data-dir", data_dir, "--classes", "2,0", "--epochs", "2", "--seed", str(seed), "--quiet")
+        assert result.returncode == 0, result.stderr
+        return [{k: v for k, v in line.items() if k not in TIMING} for line in json_lines(result)]
+
+    first = metrics(7)
+    assert metrics(7) == first
+    assert metrics(8) != first
+
+
+def _stderr_on_a_terminal(*args):
+    """Runs the script with stderr on a pseudo-terminal; returns what it wrote there."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # rows, columns
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py")] + list(args),
+                            stdout=subprocess.PIPE, stderr=slave, cwd=REPO)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the script ended and closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=300)
+    os.close(master)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_progress_bar_only_on_a_terminal_and_not_with_quiet(data_dir):
+    args = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "1"]
+    assert "epoch 1/1" in _stderr_on_a_terminal(*args)
+    assert "epoch 1/1" not in _stderr_on_a_terminal(*args, "--quiet")
+    assert "epoch 1/1" not in run_cli(*args).stderr  # stderr is a pipe here

@@ -1,0 +1,107 @@
+"""The training step on several contexts, an epoch and its metrics, evaluation."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+from models import SpecResNet
+from training import TrainState, evaluate, make_trainer, train_one_epoch
+
+TWO_CPUS = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
+
+
+def learnable_batch(n=32, seed=0, classes=2):
+    """Images whose class is their mean colour: a loss that can fall within a few steps."""
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % classes
+    x = rng.normal(size=(n, 3, 32, 32)) + (y * 2.0 - 1.0).reshape(-1, 1, 1, 1)
+    return mx.nd.array(x), mx.nd.array(y)
+
+
+def make_state(ctx, kvstore="device", num_classes=2, total_updates=100, seed=0):
+    mx.random.seed(seed)
+    net = SpecResNet(num_classes)
+    net.initialize(ctx=ctx)
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = make_trainer(net, lr=0.05, momentum=0.9, total_updates=total_updates, kvstore=kvstore)
+    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(seed))
+
+
+def copies_differ(net):
+    """Largest difference between the copies of any parameter on different contexts."""
+    worst = 0.0
+    for p in net.collect_params().values():
+        copies = [d.asnumpy() for d in p.list_data()]
+        worst = max(worst, max(np.abs(c - copies[0]).max() for c in copies))
+    return worst
+
+
+def run_epochs(state, x, y, epochs, batch_size=16):
+    return [train_one_epoch(state, x, y, batch_size) for _ in range(epochs)]
+
+
+@pytest.mark.parametrize("kvstore", ["device", "local"])
+def test_two_contexts_keep_identical_copies_and_the_loss_falls(kvstore):
+    x, y = learnable_batch(32)
+    state = make_state(TWO_CPUS, kvstore=kvstore)
+    history = []
+    for _ in range(4):
+        history.append(train_one_epoch(state, x, y, batch_size=16))
+        assert copies_differ(state.net) == 0.0
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+
+
+def test_without_a_kvstore_the_copies_would_drift_apart():
+    # Why make_trainer always passes a kvstore: this is the failure the test above guards against.
+    x, y = learnable_batch(32)
+    state = make_state(TWO_CPUS, kvstore=None)
+    run_epochs(state, x, y, epochs=1)
+    assert copies_differ(state.net) > 1e-4
+
+
+def test_two_contexts_compute_what_one_context_computes_on_the_same_halves():
+    # Splitting a batch over two devices = the gradient of the whole batch, each half normalised
+    # with its own statistics. Check against one device fed the two halves and one summed update.
+    x, y = learnable_batch(16)
+    multi = make_state(TWO_CPUS)
+    single = make_state([mx.cpu(0)])
+    train_one_epoch(multi, x, y, batch_size=16)
+    order = mx.nd.array(np.random.RandomState(0).permutation(16))  # the epoch's shuffle (seed 0)
+    x, y = x[order], y[order]
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    with autograd.record():
+        losses = [loss_fn(single.net(x[i:i + 8]), y[i:i + 8]) for i in (0, 8)]
+    autograd.backward(losses)
+    single.trainer.step(16)
+    for pm, ps in zip(multi.net.collect_params().values(), single.net.collect_params().values()):
+        np.testing.assert_allclose(pm.data(mx.cpu(1)).asnumpy(), ps.data().asnumpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_epoch_metrics_count_every_image_once():
+    x, y = learnable_batch(40)  # 40 = 2 batches of 16 + one of 8
+    state = make_state([mx.cpu()])
+    metrics = train_one_epoch(state, x, y, batch_size=16)
+    assert state.epoch == 1
+    assert set(metrics) == {"train_loss", "train_acc", "lr", "epoch_time", "images_per_sec"}
+    assert 0 <= metrics["train_acc"] <= 1 and metrics["train_loss"] > 0
+    assert round(metrics["train_acc"] * 40) == pytest.approx(metrics["train_acc"] * 40)
+    assert metrics["lr"] == pytest.approx(0.05 * (1 - 2 / 100))  # the lr of update 3
+    assert state.trainer.optimizer.num_update == 3
+
+
+def test_evaluate_counts_correct_predictions_exactly():
+    x, y = learnable_batch(48, seed=3)
+    state = make_state([mx.cpu()])
+    run_epochs(state, x, y, epochs=5)
+    acc = evaluate(state.net, x, y, state.ctx, batch_size=16)["test_acc"]
+    by_hand = np.mean([(state.net(x[i:i + 16]).argmax(axis=1) == y[i:i + 16]).asnumpy()
+                       for i in range(0, 48, 16)])
+    assert acc == pytest.approx(by_hand) and acc > 0.9
+
+
+def test_a_remainder_smaller_than_the_number_of_devices_joins_the_previous_batch():
+    x, y = learnable_batch(7)
+    state = make_state(TWO_CPUS + [mx.cpu(2)])
+    train_one_epoch(state, x, y, batch_size=3)  # 3 + 3 + 1: the 1 image joins the second batch
+    assert state.trainer.optimizer.num_update == 2
+    assert copies_differ(state.net) == 0.0
