@@ -19,7 +19,12 @@ if not (3, 8) <= sys.version_info[:2] <= (3, 11):
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 os.environ.setdefault("OMP_NUM_THREADS", str(CPU_CORES or 1))
 
-import mxnet as mx  # noqa: E402  (after OMP_NUM_THREADS)
+try:
+    import mxnet as mx  # noqa: E402  (after OMP_NUM_THREADS)
+except OSError as e:  # mxnet-cu112 without the CUDA 11 libraries it links
+    sys.exit("error: MXNet could not load its library (%s). mxnet-cu112 needs the CUDA 11 runtime "
+             "libraries and an NVIDIA driver (README, 'GPU machines'); on a machine without a GPU "
+             "install mxnet==1.9.1 instead." % e)
 import numpy as np  # noqa: E402
 
 from data import (CLASS_NAMES, DataError, default_data_dir, load_cifar10, num_batches,  # noqa: E402

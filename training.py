@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
+from tqdm import tqdm
 
-from data import batches, num_batches
+from data import batches
 
 
 class LinearDecay(mx.lr_scheduler.LRScheduler):
@@ -135,8 +136,6 @@ def fit(state, data, epochs, batch_size, show_progress=False):
 
 
 def _progress_bar(total, epoch, epochs, enabled):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc="epoch %d/%d" % (epoch + 1, epochs), unit="img", leave=False,
                 file=sys.stderr, disable=not (enabled and sys.stderr.isatty()))
 

@@ -17,6 +17,7 @@ import urllib.request
 import zlib
 
 import numpy as np
+from tqdm import tqdm
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 ARCHIVE_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -74,11 +75,15 @@ def load_cifar10(data_dir, url=URL, md5=ARCHIVE_MD5, progress=True):
 
     Downloads and extracts the archive into data_dir first when no extracted files are there.
     """
-    batch_dir = find_batch_dir(data_dir)
-    if batch_dir is None:
-        batch_dir = download_and_extract(data_dir, url, md5, progress)
-    train_x, train_y = read_batches(batch_dir, TRAIN_FILES)
-    test_x, test_y = read_batches(batch_dir, TEST_FILES)
+    try:
+        batch_dir = find_batch_dir(data_dir)
+        if batch_dir is None:
+            batch_dir = download_and_extract(data_dir, url, md5, progress)
+        train_x, train_y = read_batches(batch_dir, TRAIN_FILES)
+        test_x, test_y = read_batches(batch_dir, TEST_FILES)
+    except OSError as e:  # not a folder, no permission, disk full, ...
+        raise DataError("cannot use %s as the data folder (%s). Choose another --data-dir."
+                        % (data_dir, e)) from None
     return train_x, train_y, test_x, test_y
 
 
@@ -96,23 +101,26 @@ def read_batches(batch_dir, names):
     for name in names:
         path = os.path.join(batch_dir, name)
         if not os.path.isfile(path):
-            raise DataError("%s is missing. Delete %s and run again to download CIFAR-10, or point "
-                            "--data-dir at a complete copy." % (path, batch_dir))
+            raise DataError("%s is missing. %s" % (path, _remedy(batch_dir)))
         size = os.path.getsize(path)
         if size != RECORD_BYTES * RECORDS_PER_FILE:
-            raise DataError("%s has %d bytes, expected %d (%s). Delete %s and run again to download "
-                            "CIFAR-10 anew." % (path, size, RECORD_BYTES * RECORDS_PER_FILE,
-                                                "truncated" if size < RECORD_BYTES * RECORDS_PER_FILE
-                                                else "not a CIFAR-10 batch", batch_dir))
+            expected = RECORD_BYTES * RECORDS_PER_FILE
+            raise DataError("%s has %d bytes, expected %d (%s). %s"
+                            % (path, size, expected, "truncated" if size < expected
+                               else "not a CIFAR-10 batch", _remedy(batch_dir)))
         raw = np.fromfile(path, dtype=np.uint8).reshape(RECORDS_PER_FILE, RECORD_BYTES)
         bad = raw[:, 0] >= len(CLASS_NAMES)
         if bad.any():
-            raise DataError("%s is corrupt: record %d has label %d, but CIFAR-10 labels are 0-9. "
-                            "Delete %s and run again to download CIFAR-10 anew."
-                            % (path, int(np.argmax(bad)), int(raw[bad][0, 0]), batch_dir))
+            raise DataError("%s is corrupt: record %d has label %d, but CIFAR-10 labels are 0-9. %s"
+                            % (path, int(np.argmax(bad)), int(raw[bad][0, 0]), _remedy(batch_dir)))
         labels.append(raw[:, 0].astype(np.int32))
         images.append(raw[:, 1:].reshape((-1,) + IMAGE_SHAPE))
     return np.concatenate(images), np.concatenate(labels)
+
+
+def _remedy(batch_dir):
+    return ("Replace it with a good copy, or delete %s and run again to download CIFAR-10 anew."
+            % batch_dir)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,8 +194,6 @@ def _fetch(url, out, progress):
 
 
 def _progress_bar(total, desc, enabled):
-    from tqdm import tqdm  # tqdm is only needed when something is downloaded
-
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                 disable=not (enabled and sys.stderr.isatty()), file=sys.stderr)
 

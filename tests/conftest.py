@@ -123,7 +123,8 @@ def http_server():
     server.server_close()
 
 
-def run_cli(*args, timeout=600):
+def run_cli(*args, timeout=600, env=None):
     """Runs train_cifar10.py in a fresh interpreter; returns the CompletedProcess."""
     return subprocess.run([sys.executable, os.path.join(REPO, "train_cifar10.py")] + list(args),
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env=dict(os.environ, **(env or {})))

@@ -53,6 +53,19 @@ def test_asking_for_a_gpu_that_is_not_there_fails_before_any_data_work(tmp_path,
     assert http_server.requests == [] and not cache.exists()
 
 
+def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
+    # What mxnet-cu112 does on a machine without the CUDA 11 libraries (its libmxnet.so fails to
+    # load at import). That build cannot be installed here, so a stand-in package raises the same
+    # error as the loader.
+    fake = tmp_path / "mxnet"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise OSError('libcudart.so.11.0: cannot open shared object file: No such file or directory')\n")
+    result = run_cli("--help", env={"PYTHONPATH": str(tmp_path)})
+    assert_one_clear_error(result, 1, "MXNet could not load its library (libcudart.so.11.0: cannot open")
+    assert "install mxnet==1.9.1 instead" in result.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--epochs", "0"], "argument --epochs: must be at least 1"),
     (["--num-gpus", "-1"], "argument --num-gpus: must be 0 or more"),
@@ -75,6 +88,12 @@ def test_an_unreachable_url_is_one_clear_error(tmp_path):
     result = run_cli("--data-dir", str(tmp_path), "--data-url", "http://127.0.0.1:9/cifar-10-binary.tar.gz")
     assert_one_clear_error(result, 1, "could not download http://127.0.0.1:9/cifar-10-binary.tar.gz")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_data_dir_that_cannot_be_created_is_one_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_cli("--data-dir", str(tmp_path / "a-file" / "cifar10"), "--data-url", "http://127.0.0.1:9/x")
+    assert_one_clear_error(result, 1, "cannot use %s as the data folder" % (tmp_path / "a-file" / "cifar10"))
 
 
 def test_a_truncated_data_file_is_one_clear_error_naming_it(tmp_path, batch_files):
