@@ -8,7 +8,10 @@ Prints one JSON line per epoch on stdout; messages and the progress bar go to st
 """
 import argparse
 import os
+import platform
 import sys
+import time
+from importlib import metadata
 
 if not (3, 8) <= sys.version_info[:2] <= (3, 11):
     sys.exit("error: Python %d.%d is not supported: MXNet 1.9.1 needs numpy<1.24, which has no "
@@ -31,7 +34,10 @@ from data import (CLASS_NAMES, DataError, default_data_dir, load_cifar10, num_ba
                   parse_classes, prepare)
 from data.cifar10 import URL  # noqa: E402
 from models import SpecResNet  # noqa: E402
-from training import TrainState, fit, make_trainer  # noqa: E402
+from tracking import CometRun, RunLog, comet_disabled  # noqa: E402
+from training import TrainState, confusion_matrix, fit, make_trainer  # noqa: E402
+
+MODEL_NAME = "spec-resnet"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,9 +102,20 @@ def add_device_args(parser):
 
 
 def add_output_args(parser):
-    group = parser.add_argument_group("output")
+    group = parser.add_argument_group("output and tracking")
     group.add_argument("--quiet", action="store_true",
                        help="no progress bar or messages on stderr (the JSON lines stay)")
+    group.add_argument("--run-name", default=None,
+                       help="name of the run on Comet and of its folder; None: made of model, "
+                            "classes and start time, e.g. spec-resnet_c0-1_20260101-120000")
+    group.add_argument("--output-dir", default=None,
+                       help="the run's folder (config.json, metrics.jsonl, Comet archive); "
+                            "None: runs/RUN_NAME")
+    group.add_argument("--no-comet", action="store_true",
+                       help="no Comet.ml at all (also COMET_DISABLE=1); the run folder stays")
+    group.add_argument("--comet-project", default="cifar10-gluon", help="Comet project")
+    group.add_argument("--comet-workspace", default=None,
+                       help="Comet workspace; None: your default one")
 
 
 def build_parser():
@@ -143,6 +160,62 @@ def build_state(args, dataset, ctx):
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(args.seed))
 
 
+def classes_tag(classes):
+    return "all" if classes == list(range(len(CLASS_NAMES))) else "-".join(map(str, classes))
+
+
+def default_run_name(classes):
+    return "%s_c%s_%s" % (MODEL_NAME, classes_tag(classes), time.strftime("%Y%m%d-%H%M%S"))
+
+
+def make_run_dir(path):
+    """Creates the run folder; an existing one is never reused (a -2, -3 ... suffix is added)."""
+    candidate, n = path, 1
+    while True:
+        try:
+            os.makedirs(candidate)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = "%s-%d" % (path, n)
+
+
+def _version(distribution):
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def run_config(args, ctx, dataset, run_name):
+    """Every effective setting of the run, and what it ran on (never any secret)."""
+    config = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
+    config.update({
+        "run_name": run_name, "model": MODEL_NAME, "dataset": "cifar10",
+        "class_names": dataset.class_names, "num_classes": dataset.num_classes,
+        "train_images": dataset.train_x.shape[0], "test_images": dataset.test_x.shape[0],
+        "optimizer": "sgd", "nesterov": False, "weight_decay": 0.0, "lr_schedule": "linear-to-zero",
+        "device": "gpu" if args.num_gpus else "cpu", "contexts": [str(c) for c in ctx],
+        "num_devices": len(ctx), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "mean": dataset.mean.tolist(), "std": dataset.std.tolist(),
+        "version_mxnet": mx.__version__, "version_gluoncv": _version("gluoncv"),
+        "version_numpy": np.__version__, "version_comet_ml": _version("comet_ml"),
+        "version_python": platform.python_version(), "host_cpu": platform.machine(),
+    })
+    return config
+
+
+def open_run_log(args, config, run_dir):
+    comet = None
+    if not comet_disabled(args.no_comet):
+        params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in config.items()}
+        tags = [config["model"], "cifar10", "classes-" + classes_tag(args.classes),
+                config["device"], "devices-%d" % config["num_devices"]]
+        comet = CometRun(config["run_name"], args.comet_project, args.comet_workspace,
+                         os.path.join(run_dir, "comet"), params, tags)
+    return RunLog(run_dir, config, comet)
+
+
 def say(args, message):
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -161,15 +234,22 @@ def main(argv=None):
         print("error: %s" % e, file=sys.stderr)
         return 1
     dataset = prepare(*raw, classes=args.classes, class_names=CLASS_NAMES)
-    say(args, "training on %s: %d training / %d test images of %d classes (%s)"
+    run_name = args.run_name or default_run_name(args.classes)
+    run_dir = make_run_dir(args.output_dir or os.path.join("runs", run_name))
+    say(args, "training on %s: %d training / %d test images of %d classes (%s); run folder %s"
         % (", ".join(map(str, ctx)), dataset.train_x.shape[0], dataset.test_x.shape[0],
-           dataset.num_classes, ", ".join(dataset.class_names)))
+           dataset.num_classes, ", ".join(dataset.class_names), run_dir))
+    run_log = open_run_log(args, run_config(args, ctx, dataset, run_name), run_dir)
     state = build_state(args, dataset, ctx)
     try:
-        fit(state, dataset, args.epochs, args.batch_size, show_progress=not args.quiet)
+        fit(state, dataset, args.epochs, args.batch_size, run_log, show_progress=not args.quiet)
     except KeyboardInterrupt:
         print("interrupted after %d of %d epochs" % (state.epoch, args.epochs), file=sys.stderr)
         return 130
+    finally:
+        confusion = confusion_matrix(state.net, dataset.test_x, dataset.test_y, ctx,
+                                     args.batch_size, dataset.num_classes)
+        run_log.finish(confusion, dataset.class_names, str(state.net))
     return 0
 
 

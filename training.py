@@ -5,7 +5,6 @@ GPUs, or CPUs): the batch is split across them, each computes its part, and one 
 applies the gradients summed over all of them. Loss sums and correct counts stay NDArrays on
 their devices and are read once per epoch, so the loop never waits for the device per batch.
 """
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -121,30 +120,30 @@ def evaluate(net, x, y, ctx, batch_size):
     return {"test_acc": _read(totals["correct"]) / x.shape[0]}
 
 
-def fit(state, data, epochs, batch_size, show_progress=False):
+def fit(state, data, epochs, batch_size, run_log, show_progress=False):
     """Trains from state.epoch up to `epochs`, evaluating and logging after every epoch."""
     start = time.time()
-    history = []
     while state.epoch < epochs:
         with _progress_bar(data.train_x.shape[0], state.epoch, epochs, show_progress) as bar:
             train = train_one_epoch(state, data.train_x, data.train_y, batch_size, bar)
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
-        record = epoch_record(state.epoch - 1, train, test, start)
-        log_epoch(record)
-        history.append(record)
-    return history
+        run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
+                          step=state.trainer.optimizer.num_update)
+
+
+def confusion_matrix(net, x, y, ctx, batch_size, num_classes):
+    """counts[true][predicted] over (x, y), batched as in evaluate (one sync per batch: end of run only)."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for data, label in batches(x, y, batch_size, min_size=len(ctx)):
+        xs, ys = split(data, label, ctx)
+        for out, lab in zip([net(part) for part in xs], ys):
+            np.add.at(counts, (lab.asnumpy().astype(int), out.argmax(axis=1).asnumpy().astype(int)), 1)
+    return counts.tolist()
 
 
 def _progress_bar(total, epoch, epochs, enabled):
     return tqdm(total=total, desc="epoch %d/%d" % (epoch + 1, epochs), unit="img", leave=False,
                 file=sys.stderr, disable=not (enabled and sys.stderr.isatty()))
-
-
-def log_epoch(record, stream=None):
-    """Reports one epoch: a JSON line on stdout (the spec's format, extended)."""
-    stream = stream or sys.stdout
-    stream.write(json.dumps(record) + "\n")
-    stream.flush()
 
 
 def epoch_record(epoch, train_metrics, eval_metrics, start_time):

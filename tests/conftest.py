@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 
 # Before anything imports mxnet (it reads this once): use both cores, as train_cifar10.py does.
@@ -123,8 +124,14 @@ def http_server():
     server.server_close()
 
 
-def run_cli(*args, timeout=600, env=None):
-    """Runs train_cifar10.py in a fresh interpreter; returns the CompletedProcess."""
+def run_cli(*args, timeout=600, env=None, cwd=None):
+    """Runs train_cifar10.py in a fresh interpreter; returns the CompletedProcess.
+
+    It runs in a new temporary folder (where its runs/ folder lands) and without Comet, unless
+    the test says otherwise through env and cwd.
+    """
+    environment = dict(os.environ, COMET_DISABLE="1")
+    environment.update(env or {})
     return subprocess.run([sys.executable, os.path.join(REPO, "train_cifar10.py")] + list(args),
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env=dict(os.environ, **(env or {})))
+                          capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd or tempfile.mkdtemp(prefix="run-cli-"), env=environment)

@@ -1,0 +1,149 @@
+"""Every run's record: stdout, its own folder, and Comet (offline archive, bogus key, disabled)."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from conftest import REPO, run_cli
+
+EPOCH_METRICS = ["train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec"]
+SECRET = "bogus-key-0123456789abcdef"  # must appear nowhere
+
+
+def archive_messages(run_dir):
+    archives = [os.path.join(run_dir, "comet", f) for f in os.listdir(os.path.join(run_dir, "comet"))]
+    assert len(archives) == 1 and archives[0].endswith(".zip")
+    with zipfile.ZipFile(archives[0]) as z:
+        return archives[0], [json.loads(line) for line in z.read("messages.json").decode().splitlines()]
+
+
+def files_below(folder):
+    for root, _, names in os.walk(folder):
+        for name in names:
+            yield os.path.join(root, name)
+
+
+@pytest.fixture(scope="module")
+def offline_run(data_dir, tmp_path_factory):
+    """A short real training whose Comet experiment is offline (no API key anywhere)."""
+    run_dir = str(tmp_path_factory.mktemp("offline") / "run")
+    home = str(tmp_path_factory.mktemp("home"))  # no ~/.comet.config of the user
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--output-dir", run_dir,
+                     "--run-name", "offline-test", "--quiet",
+                     env={"COMET_DISABLE": "", "COMET_API_KEY": "", "HOME": home})
+    assert result.returncode == 0, result.stderr
+    return run_dir, result
+
+
+def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(offline_run):
+    run_dir, result = offline_run
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [p["epoch"] for p in printed] == [0, 1]
+    archive, messages = archive_messages(run_dir)
+    params = {m["payload"]["param"]["paramName"]: m["payload"]["param"]["paramValue"]
+              for m in messages if m["type"] == "parameter_msg" and m["payload"]["param"]["source"] == "manual"}
+    assert params["lr"] == 0.1 and params["batch_size"] == 128 and params["epochs"] == 2
+    assert params["seed"] == 42 and params["momentum"] == 0.9 and params["classes"] == "0,1"
+    assert params["num_devices"] == 1 and params["kv_store"] == "device" and params["model"] == "spec-resnet"
+    assert params["version_mxnet"] == "1.9.1" and params["version_numpy"] == "1.23.5"
+    metrics = [m["payload"]["metric"] for m in messages if m["type"] == "metric_msg"
+               and m["payload"]["metric"]["metricName"] in EPOCH_METRICS]
+    for line in printed:
+        logged = {m["metricName"]: m["metricValue"] for m in metrics if m["epoch"] == line["epoch"]}
+        assert logged == {k: line[k] for k in EPOCH_METRICS}
+    steps = sorted({m["step"] for m in metrics})
+    assert steps == [4, 8]  # updates done: 400 images / 128 per batch = 4 per epoch
+    uploads = [m["payload"]["additional_params"]["type"] for m in messages if m["type"] == "file_upload"]
+    assert "confusion-matrix" in uploads
+    assert any(m["type"] == "graph" and "SpecResNet" in m["payload"]["graph"] for m in messages)
+    assert "comet upload %s" % archive in result.stderr
+    others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
+    assert others["Name"] == "offline-test"
+    assert others["final_test_acc"] == printed[-1]["test_acc"] and others["final_lr"] == printed[-1]["lr"]
+    with zipfile.ZipFile(archive) as z:
+        tags = json.loads(z.read("experiment.json"))["tags"]
+    assert sorted(tags) == sorted(["spec-resnet", "cifar10", "classes-0-1", "cpu", "devices-1"])
+
+
+def test_the_run_folder_holds_config_metrics_and_confusion_matrix(offline_run):
+    run_dir, result = offline_run
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        assert f.read() == result.stdout
+    config = json.load(open(os.path.join(run_dir, "config.json")))
+    assert config["run_name"] == "offline-test" and config["class_names"] == ["airplane", "automobile"]
+    assert config["train_images"] == 400 and config["test_images"] == 80 and config["contexts"] == ["cpu(0)"]
+    confusion = json.load(open(os.path.join(run_dir, "confusion_matrix.json")))
+    assert confusion["labels"] == ["airplane", "automobile"]
+    assert sum(map(sum, confusion["matrix"])) == 80
+    correct = confusion["matrix"][0][0] + confusion["matrix"][1][1]
+    assert correct / 80 == pytest.approx(json.loads(result.stdout.splitlines()[-1])["test_acc"])
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_without_comet_no_archive_and_comet_ml_is_never_imported(data_dir, tmp_path, how):
+    run_dir = tmp_path / "run"
+    args = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "1", "--output-dir", str(run_dir), "--quiet"]
+    if how == "flag":
+        args.append("--no-comet")
+    code = ("import sys; sys.path.insert(0, %r); import train_cifar10; rc = train_cifar10.main(%r); "
+            "print('IMPORTED' if 'comet_ml' in sys.modules else 'CLEAN'); sys.exit(rc)" % (REPO, args))
+    env = dict(os.environ, COMET_API_KEY="", COMET_DISABLE="1" if how == "env" else "")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "CLEAN"
+    assert not (run_dir / "comet").exists() and (run_dir / "metrics.jsonl").is_file()
+
+
+def test_a_bogus_key_without_network_still_trains_promptly_and_keeps_an_archive(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    # The key is refused wherever Comet is; its server is pointed at a closed local port so the
+    # test does not depend on how this machine fails to reach the internet.
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--output-dir", run_dir,
+                     env={"COMET_DISABLE": "", "COMET_API_KEY": SECRET, "HOME": str(tmp_path),
+                          "COMET_URL_OVERRIDE": "http://127.0.0.1:9/clientlib/"},
+                     timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "offline Comet archive" in warnings[0], result.stderr
+    assert "Traceback" not in result.stderr
+    archive, messages = archive_messages(run_dir)
+    assert sum(m["type"] == "metric_msg" and m["payload"]["metric"]["metricName"] == "test_acc"
+               for m in messages) == 2
+    assert SECRET not in result.stdout + result.stderr
+    for path in files_below(run_dir):
+        with open(path, "rb") as f:
+            content = f.read()
+        assert SECRET.encode() not in content, path
+        if path.endswith(".zip"):
+            with zipfile.ZipFile(path) as z:
+                assert all(SECRET.encode() not in z.read(n) for n in z.namelist())
+
+
+def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tmp_path):
+    first, _ = offline_run
+    second = str(tmp_path / "second")
+    assert run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "3", "--output-dir", second,
+                   "--run-name", "second-test", "--quiet").returncode == 0
+    png = tmp_path / "cmp.png"
+    result = subprocess.run([sys.executable, os.path.join(REPO, "compare_runs.py"), first, second,
+                             "--plot", str(png)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0].split() == ["run", "epochs", "test_acc", "best_test_acc", "train_loss", "time_s"]
+    assert rows[1].split()[:2] == ["offline-test", "2"] and rows[2].split()[:2] == ["second-test", "3"]
+    head = png.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    assert width > 500 and height > 200
+
+
+def test_compare_runs_rejects_a_folder_that_is_not_a_run(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(REPO, "compare_runs.py"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "is not a run folder" in result.stderr and "Traceback" not in result.stderr
