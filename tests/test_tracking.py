@@ -147,3 +147,29 @@ def test_compare_runs_rejects_a_folder_that_is_not_a_run(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(REPO, "compare_runs.py"), str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "is not a run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_comet_call_failing_mid_run_switches_to_an_offline_archive_that_replays_the_run(tmp_path, monkeypatch):
+    # An online experiment cannot be made here (no Comet server): a real offline one marked as
+    # online takes its place, which is the branch a failing online call goes through.
+    monkeypatch.setenv("COMET_API_KEY", "")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    from tracking import CometRun
+
+    run = CometRun("mid-run", "p", None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"])
+    run.online = True
+    run.call("log_metrics", {"test_acc": 0.5}, step=1, epoch=0)
+    first = run.experiment
+    run.call("no_such_method")  # raises inside the experiment
+    assert run.experiment is not first and not run.online
+    run.call("log_metrics", {"test_acc": 0.75}, step=2, epoch=1)
+    archives = run.end()  # the stand-in's own archive, and the fallback's
+
+    def test_accs(archive):
+        with zipfile.ZipFile(archive) as z:
+            messages = [json.loads(line) for line in z.read("messages.json").decode().splitlines()]
+        return [m["payload"]["metric"]["metricValue"] for m in messages
+                if m["type"] == "metric_msg" and m["payload"]["metric"]["metricName"] == "test_acc"]
+
+    # The fallback archive holds the whole run: the epoch before the failure was replayed into it.
+    assert sorted(map(test_accs, archives)) == [[0.5], [0.5, 0.75]]
