@@ -34,8 +34,9 @@ from data import (CLASS_NAMES, DataError, default_data_dir, load_cifar10, num_ba
                   parse_classes, prepare)
 from data.cifar10 import URL  # noqa: E402
 from models import SpecResNet  # noqa: E402
+import checkpoint  # noqa: E402
 from tracking import CometRun, RunLog, comet_disabled  # noqa: E402
-from training import TrainState, confusion_matrix, fit, make_trainer  # noqa: E402
+from training import LinearDecay, TrainState, confusion_matrix, fit, make_trainer  # noqa: E402
 
 MODEL_NAME = "spec-resnet"
 
@@ -101,6 +102,17 @@ def add_device_args(parser):
                             "'local' on the CPU (unused on one device)")
 
 
+def add_checkpoint_args(parser):
+    group = parser.add_argument_group("checkpoints")
+    group.add_argument("--model-prefix", default=None,
+                       help="save checkpoints as PREFIX-NNNN.params/.states/.json after epoch NNNN")
+    group.add_argument("--save-period", type=_positive_int, default=1,
+                       help="save every N epochs (and after the last one)")
+    group.add_argument("--load-epoch", type=_non_negative_int, default=None,
+                       help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs; "
+                            "the schedule continues from that update count, scaled to --lr")
+
+
 def add_output_args(parser):
     group = parser.add_argument_group("output and tracking")
     group.add_argument("--quiet", action="store_true",
@@ -124,6 +136,7 @@ def build_parser():
     add_data_args(parser)
     add_training_args(parser)
     add_device_args(parser)
+    add_checkpoint_args(parser)
     add_output_args(parser)
     return parser
 
@@ -154,10 +167,13 @@ def build_state(args, dataset, ctx):
     net = SpecResNet(num_classes=dataset.num_classes)
     net.initialize(ctx=ctx)
     net.hybridize(static_alloc=True, static_shape=True)
-    total_updates = args.epochs * num_batches(dataset.train_x.shape[0], args.batch_size,
-                                              min_size=len(ctx))
-    trainer = make_trainer(net, args.lr, args.momentum, total_updates, kvstore=args.kv_store)
+    trainer = make_trainer(net, args.lr, args.momentum, total_updates(args, dataset, ctx),
+                           kvstore=args.kv_store)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(args.seed))
+
+
+def total_updates(args, dataset, ctx):
+    return args.epochs * num_batches(dataset.train_x.shape[0], args.batch_size, min_size=len(ctx))
 
 
 def classes_tag(classes):
@@ -216,6 +232,39 @@ def open_run_log(args, config, run_dir):
     return RunLog(run_dir, config, comet)
 
 
+def read_resume_point(args, parser):
+    """The record of the checkpoint to resume from (None for a fresh run); checked before data work."""
+    if args.load_epoch is None:
+        return None
+    if args.model_prefix is None:
+        parser.error("--load-epoch needs --model-prefix, the prefix the checkpoints were saved with")
+    if args.load_epoch >= args.epochs:
+        parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
+                     % (args.load_epoch, args.epochs))
+    record = checkpoint.read(args.model_prefix, args.load_epoch)
+    if record["model"] != MODEL_NAME or record["class_names"] != [CLASS_NAMES[c] for c in args.classes]:
+        raise checkpoint.CheckpointError(
+            "%s-%04d holds %s for classes %s; this run is %s for classes %s (--classes)"
+            % (args.model_prefix, args.load_epoch, record["model"], ",".join(record["class_names"]),
+               MODEL_NAME, ",".join(CLASS_NAMES[c] for c in args.classes)))
+    return record
+
+
+def resume(args, state, record, total_updates):
+    checkpoint.restore(args.model_prefix, record, state)
+    # The saved optimizer brings its own schedule; the line is the same unless --lr or --epochs
+    # changed (two-stage training), and continues from the saved update count either way.
+    state.trainer.optimizer.lr_scheduler = LinearDecay(total_updates, base_lr=args.lr)
+
+
+def make_saver(args, dataset, config):
+    if not args.model_prefix:
+        return None
+    return checkpoint.Saver(args.model_prefix, args.save_period, {
+        "model": MODEL_NAME, "num_classes": dataset.num_classes, "class_names": dataset.class_names,
+        "mean": dataset.mean.tolist(), "std": dataset.std.tolist(), "config": config})
+
+
 def say(args, message):
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -229,8 +278,9 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     try:
+        resume_point = read_resume_point(args, parser)
         raw = load_cifar10(args.data_dir, url=args.data_url, progress=not args.quiet)
-    except DataError as e:
+    except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     dataset = prepare(*raw, classes=args.classes, class_names=CLASS_NAMES)
@@ -239,10 +289,14 @@ def main(argv=None):
     say(args, "training on %s: %d training / %d test images of %d classes (%s); run folder %s"
         % (", ".join(map(str, ctx)), dataset.train_x.shape[0], dataset.test_x.shape[0],
            dataset.num_classes, ", ".join(dataset.class_names), run_dir))
-    run_log = open_run_log(args, run_config(args, ctx, dataset, run_name), run_dir)
+    config = run_config(args, ctx, dataset, run_name)
+    run_log = open_run_log(args, config, run_dir)
     state = build_state(args, dataset, ctx)
+    if resume_point is not None:
+        resume(args, state, resume_point, total_updates(args, dataset, ctx))
+    saver = make_saver(args, dataset, config)
     try:
-        fit(state, dataset, args.epochs, args.batch_size, run_log, show_progress=not args.quiet)
+        fit(state, dataset, args.epochs, args.batch_size, run_log, saver, show_progress=not args.quiet)
     except KeyboardInterrupt:
         print("interrupted after %d of %d epochs" % (state.epoch, args.epochs), file=sys.stderr)
         return 130

@@ -120,8 +120,8 @@ def evaluate(net, x, y, ctx, batch_size):
     return {"test_acc": _read(totals["correct"]) / x.shape[0]}
 
 
-def fit(state, data, epochs, batch_size, run_log, show_progress=False):
-    """Trains from state.epoch up to `epochs`, evaluating and logging after every epoch."""
+def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False):
+    """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch."""
     start = time.time()
     while state.epoch < epochs:
         with _progress_bar(data.train_x.shape[0], state.epoch, epochs, show_progress) as bar:
@@ -129,6 +129,8 @@ def fit(state, data, epochs, batch_size, run_log, show_progress=False):
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
         run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
                           step=state.trainer.optimizer.num_update)
+        if saver is not None:
+            saver.after_epoch(state, last=state.epoch == epochs)
 
 
 def confusion_matrix(net, x, y, ctx, batch_size, num_classes):

@@ -1,0 +1,134 @@
+"""Checkpoints named as MXNet's examples name them: PREFIX-NNNN.* after NNNN epochs.
+
+    PREFIX-0003.params   the network's parameters (net.save_parameters)
+    PREFIX-0003.states   the Trainer's state: momentum, update count, schedule (trainer.save_states)
+    PREFIX-0003.json     everything else needed to continue (epoch, shuffling RNG, classes,
+                         normalisation, config), and the size and md5 of the two files above
+
+Every file is written under a temporary name and renamed when complete, the .json last: a
+checkpoint exists only once all three are in place, and a crash or kill mid-save leaves earlier
+checkpoints as they were. Loading checks sizes and checksums, so a damaged file is reported, not
+loaded.
+"""
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+
+import mxnet as mx
+import numpy as np
+
+FORMAT = 1
+
+
+class CheckpointError(Exception):
+    """A missing, damaged or unsuitable checkpoint. The message says which and what to do."""
+
+
+def paths(prefix, epoch):
+    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json")}
+
+
+def _md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(path, write):
+    """write(tmp_path) fills a temporary file beside path, which then replaces path at once."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _rng_to_json(rng):
+    name, keys, pos, has_gauss, cached = rng.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _rng_from_json(saved):
+    name, keys, pos, has_gauss, cached = saved
+    rng = np.random.RandomState()
+    rng.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    return rng
+
+
+def save(prefix, state, meta):
+    """Saves the state after state.epoch epochs under PREFIX-NNNN.*; returns the .json path."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(folder, exist_ok=True)
+    files = paths(prefix, state.epoch)
+    _write_atomically(files["params"], state.net.save_parameters)
+    _write_atomically(files["states"], state.trainer.save_states)
+    record = dict(meta, format=FORMAT, epoch=state.epoch,
+                  num_update=state.trainer.optimizer.num_update, rng=_rng_to_json(state.rng),
+                  files={ext: {"name": os.path.basename(files[ext]),
+                               "bytes": os.path.getsize(files[ext]), "md5": _md5(files[ext])}
+                         for ext in ("params", "states")})
+
+    def write_json(tmp):
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+
+    _write_atomically(files["json"], write_json)
+    return files["json"]
+
+
+def read(prefix, epoch):
+    """The checkpoint's record, after checking that its files are complete and unchanged."""
+    files = paths(prefix, epoch)
+    if not os.path.isfile(files["json"]):
+        raise CheckpointError("no checkpoint %s-%04d: %s is missing (checkpoints are saved as "
+                              "PREFIX-NNNN.* by --model-prefix PREFIX)"
+                              % (prefix, epoch, files["json"]))
+    try:
+        with open(files["json"]) as f:
+            record = json.load(f)
+        expected = record["files"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError("%s is damaged (%s); resume from another epoch" % (files["json"], e)) from None
+    for ext in ("params", "states"):
+        path = files[ext]
+        if not os.path.isfile(path):
+            raise CheckpointError("%s is missing; resume from another epoch" % path)
+        size = os.path.getsize(path)
+        if size != expected[ext]["bytes"] or _md5(path) != expected[ext]["md5"]:
+            raise CheckpointError("%s is damaged (%d bytes, expected %d, or its checksum differs); "
+                                  "resume from another epoch" % (path, size, expected[ext]["bytes"]))
+    return record
+
+
+def restore(prefix, record, state):
+    """Loads parameters, trainer state and shuffling RNG of a checkpoint into state."""
+    files = paths(prefix, record["epoch"])
+    try:
+        state.net.load_parameters(files["params"], ctx=state.ctx)
+    except (mx.base.MXNetError, AssertionError, ValueError) as e:
+        raise CheckpointError("%s does not fit this network (%s)" % (files["params"], e)) from None
+    state.trainer.load_states(files["states"])
+    state.rng = _rng_from_json(record["rng"])
+    state.epoch = record["epoch"]
+
+
+@dataclass
+class Saver:
+    """Saves every `period` epochs and after the last one."""
+    prefix: str
+    period: int
+    meta: dict  # what a later run needs to know: model, classes, normalisation, config
+
+    def after_epoch(self, state, last):
+        if state.epoch % self.period == 0 or last:
+            save(self.prefix, state, self.meta)

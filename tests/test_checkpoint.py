@@ -1,0 +1,120 @@
+"""Checkpoints: exact resume, two-stage training, atomic writes under SIGKILL, bad checkpoints."""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli
+
+TIMING = {"time", "images_per_sec", "epoch_time"}
+
+
+def train(data_dir, prefix, *extra):
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--quiet", "--model-prefix", prefix, *extra)
+    assert result.returncode == 0, result.stderr
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in result.stdout.splitlines()]
+
+
+def digest(path):
+    return hashlib.md5(open(path, "rb").read()).hexdigest()
+
+
+def copy_checkpoint(src_prefix, dst_prefix, epoch):
+    os.makedirs(os.path.dirname(dst_prefix), exist_ok=True)
+    for ext in ("params", "states", "json"):
+        shutil.copy("%s-%04d.%s" % (src_prefix, epoch, ext), "%s-%04d.%s" % (dst_prefix, epoch, ext))
+
+
+@pytest.fixture(scope="module")
+def full_run(data_dir, tmp_path_factory):
+    """3 epochs without interruption, a checkpoint after each."""
+    prefix = str(tmp_path_factory.mktemp("full") / "m")
+    return prefix, train(data_dir, prefix, "--epochs", "3")
+
+
+def test_a_run_stopped_after_epoch_1_and_resumed_equals_the_uninterrupted_run_bit_for_bit(full_run, data_dir, tmp_path):
+    full_prefix, full_metrics = full_run
+    prefix = str(tmp_path / "resumed" / "m")
+    copy_checkpoint(full_prefix, prefix, 1)  # what a run stopped after epoch 1 leaves
+    resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "1")
+    assert resumed == full_metrics[1:]
+    for ext in ("params", "states"):
+        assert digest("%s-0003.%s" % (prefix, ext)) == digest("%s-0003.%s" % (full_prefix, ext))
+
+
+def test_two_stage_training_continues_with_a_lower_learning_rate(full_run, data_dir, tmp_path):
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "stage2" / "m")
+    copy_checkpoint(full_prefix, prefix, 3)
+    stage2 = train(data_dir, prefix, "--epochs", "5", "--load-epoch", "3", "--lr", "0.01")
+    assert [m["epoch"] for m in stage2] == [3, 4]
+    # 400 images in batches of 128: 4 updates an epoch, 20 in all. The line restarts from 0.01
+    # and continues from the saved update count (12): the last update of epoch 4 is number 20.
+    assert stage2[0]["lr"] == pytest.approx(0.01 * (1 - 15 / 20), rel=1e-4)
+    assert stage2[1]["lr"] == pytest.approx(0.01 * (1 - 19 / 20), rel=1e-4)
+    record = json.load(open(prefix + "-0005.json"))
+    assert record["epoch"] == 5 and record["num_update"] == 20
+
+
+def test_sigkill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpoint_intact(full_run, data_dir, tmp_path):
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "killed" / "m")
+    copy_checkpoint(full_prefix, prefix, 2)
+    before = {ext: digest("%s-0002.%s" % (prefix, ext)) for ext in ("params", "states", "json")}
+    # The real writer, killed for real after writing part of the new file.
+    code = ("import os, signal, sys; sys.path.insert(0, %r); import checkpoint\n"
+            "def write(tmp):\n"
+            "    open(tmp, 'wb').write(b'half a checkpoint' * 1000)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n"
+            "checkpoint._write_atomically(%r, write)\n" % (REPO, prefix + "-0002.params"))
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    after = {ext: digest("%s-0002.%s" % (prefix, ext)) for ext in ("params", "states", "json")}
+    assert after == before  # only a .tmp file was left behind
+    resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "2")
+    assert [m["epoch"] for m in resumed] == [2]
+
+
+def test_a_checkpoint_whose_json_was_never_written_does_not_exist(full_run, data_dir, tmp_path):
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "torn" / "m")
+    copy_checkpoint(full_prefix, prefix, 2)
+    os.remove(prefix + "-0002.json")  # killed after .params and .states, before the .json
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "3", "--model-prefix", prefix,
+                     "--load-epoch", "2")
+    assert result.returncode == 1 and "no checkpoint %s-0002" % prefix in result.stderr
+
+
+@pytest.mark.parametrize("damage, args, code, message", [
+    ("truncate", ["--classes", "0,1", "--epochs", "3"], 1, "m-0001.params is damaged"),
+    ("corrupt-json", ["--classes", "0,1", "--epochs", "3"], 1, "m-0001.json is damaged"),
+    (None, ["--classes", "0,2", "--epochs", "3"], 1, "holds spec-resnet for classes airplane,automobile"),
+    (None, ["--classes", "0,1", "--epochs", "1"], 2, "--load-epoch 1 leaves nothing to train with --epochs 1"),
+])
+def test_a_bad_checkpoint_is_one_clear_error_and_nothing_is_overwritten(full_run, data_dir, tmp_path, damage, args, code, message):
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "bad" / "m")
+    for epoch in (1, 2):
+        copy_checkpoint(full_prefix, prefix, epoch)
+    if damage == "truncate":
+        os.truncate(prefix + "-0001.params", 100)
+    elif damage == "corrupt-json":
+        with open(prefix + "-0001.json", "w") as f:
+            f.write("{not json")
+    folder = os.path.dirname(prefix)
+    before = {name: digest(os.path.join(folder, name)) for name in os.listdir(folder)}
+    result = run_cli("--data-dir", data_dir, "--quiet", "--model-prefix", prefix, "--load-epoch", "1", *args)
+    assert result.returncode == code and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert {name: digest(os.path.join(folder, name)) for name in os.listdir(folder)} == before
+
+
+def test_load_epoch_needs_a_prefix(data_dir):
+    result = run_cli("--data-dir", data_dir, "--load-epoch", "1")
+    assert result.returncode == 2 and "--load-epoch needs --model-prefix" in result.stderr
