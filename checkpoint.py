@@ -10,6 +10,7 @@ checkpoint exists only once all three are in place, and a crash or kill mid-save
 checkpoints as they were. Loading checks sizes and checksums, so a damaged file is reported, not
 loaded.
 """
+import glob
 import hashlib
 import json
 import os
@@ -84,6 +85,14 @@ def save(prefix, state, meta):
 
     _write_atomically(files["json"], write_json)
     return files["json"]
+
+
+def latest(prefix):
+    """The highest epoch with a complete checkpoint (its .json written last), or None."""
+    epochs = []
+    for path in glob.glob(glob.escape(prefix) + "-[0-9][0-9][0-9][0-9].json"):
+        epochs.append(int(path[-9:-5]))
+    return max(epochs, default=None)
 
 
 def read(prefix, epoch):

@@ -9,6 +9,7 @@ Prints one JSON line per epoch on stdout; messages and the progress bar go to st
 import argparse
 import os
 import platform
+import signal
 import sys
 import time
 from importlib import metadata
@@ -265,6 +266,20 @@ def make_saver(args, dataset, config):
         "mean": dataset.mean.tolist(), "std": dataset.std.tolist(), "config": config})
 
 
+def interrupt(signum, frame):
+    """SIGTERM stops training as Ctrl-C does (a KeyboardInterrupt), so the same cleanup runs."""
+    raise KeyboardInterrupt
+
+
+def interrupted_message(args, epochs_done):
+    message = "interrupted after %d of %d epochs." % (epochs_done, args.epochs)
+    saved = checkpoint.latest(args.model_prefix) if args.model_prefix else None
+    if saved is None:
+        return message + " No checkpoint was saved (--model-prefix saves them)."
+    return message + (" The latest checkpoint is %s-%04d: resume with the same command and "
+                      "--load-epoch %d." % (args.model_prefix, saved, saved))
+
+
 def say(args, message):
     if not args.quiet:
         print(message, file=sys.stderr, flush=True)
@@ -295,10 +310,11 @@ def main(argv=None):
     if resume_point is not None:
         resume(args, state, resume_point, total_updates(args, dataset, ctx))
     saver = make_saver(args, dataset, config)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         fit(state, dataset, args.epochs, args.batch_size, run_log, saver, show_progress=not args.quiet)
     except KeyboardInterrupt:
-        print("interrupted after %d of %d epochs" % (state.epoch, args.epochs), file=sys.stderr)
+        print(interrupted_message(args, state.epoch), file=sys.stderr)
         return 130
     finally:
         confusion = confusion_matrix(state.net, dataset.test_x, dataset.test_y, ctx,

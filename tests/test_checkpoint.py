@@ -2,10 +2,13 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -118,3 +121,26 @@ def test_a_bad_checkpoint_is_one_clear_error_and_nothing_is_overwritten(full_run
 def test_load_epoch_needs_a_prefix(data_dir):
     result = run_cli("--data-dir", data_dir, "--load-epoch", "1")
     assert result.returncode == 2 and "--load-epoch needs --model-prefix" in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, signum):
+    prefix = str(tmp_path / "m")
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", data_dir,
+                             "--classes", "0,1", "--epochs", "200", "--model-prefix", prefix,
+                             "--output-dir", str(tmp_path / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tempfile.mkdtemp(), env=dict(os.environ, COMET_DISABLE="1"))
+    deadline = time.time() + 120
+    while not os.path.exists(prefix + "-0002.json") and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    match = re.search(r"latest checkpoint is .*-(\d{4}): resume with the same command and --load-epoch (\d+)", err)
+    assert match and int(match.group(1)) == int(match.group(2)) >= 2, err
+    epochs_logged = len(out.splitlines())
+    assert epochs_logged >= 2 and open(str(tmp_path / "run" / "metrics.jsonl")).read() == out
+    resumed = train(data_dir, prefix, "--epochs", str(int(match.group(2)) + 1), "--load-epoch", match.group(2))
+    assert [m["epoch"] for m in resumed] == [int(match.group(2))]
