@@ -141,3 +141,57 @@ class Saver:
     def after_epoch(self, state, last):
         if state.epoch % self.period == 0 or last:
             save(self.prefix, state, self.meta)
+
+
+def export(net, path, meta):
+    """Writes PATH-symbol.json and PATH-0000.params (net.export) and PATH-meta.json.
+
+    The meta file holds what a predictor needs beside the graph: class names and normalisation
+    statistics, and the fact that the graph must run in train mode (batch statistics).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    net.export(path, epoch=0)
+    record = dict(meta, format=FORMAT, batch_statistics=True,
+                  symbol=os.path.basename(path) + "-symbol.json",
+                  params=os.path.basename(path) + "-0000.params")
+
+    def write_json(tmp):
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+
+    _write_atomically(path + "-meta.json", write_json)
+    return path + "-meta.json"
+
+
+def _unprefixed(name):
+    """'specresnet3_convblock0_conv0_weight' -> 'convblock0_conv0_weight': the same layer in any
+    instance of the network (the prefix counts instances)."""
+    return name.split("_", 1)[1]
+
+
+def load_features(path, net):
+    """Copies the `features` weights of a checkpoint (PREFIX-NNNN) or export (PATH) into net.
+
+    The output layer is left as initialised: fine-tuning gives it the new number of classes.
+    """
+    from models import SpecResNet
+
+    if os.path.isfile(path + "-meta.json"):
+        saved = {_unprefixed(k.split(":", 1)[1]): v
+                 for k, v in mx.nd.load(path + "-0000.params").items()}
+    else:
+        prefix, _, epoch = path.rpartition("-")
+        if not (prefix and epoch.isdigit()):
+            raise CheckpointError("--finetune %s: neither an export (no %s-meta.json) nor a "
+                                  "checkpoint PREFIX-NNNN" % (path, path))
+        record = read(prefix, int(epoch))
+        source = SpecResNet(record["num_classes"])
+        source.load_parameters(paths(prefix, int(epoch))["params"])
+        saved = {_unprefixed(p.name): p.data() for p in source.collect_params().values()}
+    for param in net.features.collect_params().values():
+        key = _unprefixed(param.name)
+        if key not in saved or saved[key].shape != param.shape:
+            raise CheckpointError("--finetune %s: it has no %s of shape %s; it is not this network"
+                                  % (path, key, param.shape))
+        param.set_data(saved[key])

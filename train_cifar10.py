@@ -112,6 +112,14 @@ def add_checkpoint_args(parser):
     group.add_argument("--load-epoch", type=_non_negative_int, default=None,
                        help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs; "
                             "the schedule continues from that update count, scaled to --lr")
+    group.add_argument("--finetune", default=None, metavar="MODEL",
+                       help="start from the features of a trained model (a checkpoint PREFIX-NNNN or "
+                            "an export PATH) with a new output layer for --classes")
+    group.add_argument("--freeze-features", action="store_true",
+                       help="with --finetune: train only the new output layer")
+    group.add_argument("--export", default=None, metavar="PATH",
+                       help="after training, write the network for deployment: PATH-symbol.json, "
+                            "PATH-0000.params, PATH-meta.json (classes, normalisation); see predict.py")
 
 
 def add_output_args(parser):
@@ -167,6 +175,10 @@ def build_state(args, dataset, ctx):
     mx.random.seed(args.seed, ctx="all")
     net = SpecResNet(num_classes=dataset.num_classes)
     net.initialize(ctx=ctx)
+    if args.finetune:
+        checkpoint.load_features(args.finetune, net)
+        if args.freeze_features:
+            net.features.collect_params().setattr("grad_req", "null")
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = make_trainer(net, args.lr, args.momentum, total_updates(args, dataset, ctx),
                            kvstore=args.kv_store)
@@ -235,10 +247,14 @@ def open_run_log(args, config, run_dir):
 
 def read_resume_point(args, parser):
     """The record of the checkpoint to resume from (None for a fresh run); checked before data work."""
+    if args.freeze_features and not args.finetune:
+        parser.error("--freeze-features goes with --finetune")
     if args.load_epoch is None:
         return None
     if args.model_prefix is None:
         parser.error("--load-epoch needs --model-prefix, the prefix the checkpoints were saved with")
+    if args.finetune:
+        parser.error("--load-epoch continues a run; --finetune starts a new one: use one of them")
     if args.load_epoch >= args.epochs:
         parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
                      % (args.load_epoch, args.epochs))
@@ -258,12 +274,17 @@ def resume(args, state, record, total_updates):
     state.trainer.optimizer.lr_scheduler = LinearDecay(total_updates, base_lr=args.lr)
 
 
+def model_meta(dataset, config):
+    """What a checkpoint or an export needs beside the weights."""
+    return {"model": MODEL_NAME, "num_classes": dataset.num_classes,
+            "class_names": dataset.class_names, "mean": dataset.mean.tolist(),
+            "std": dataset.std.tolist(), "config": config}
+
+
 def make_saver(args, dataset, config):
     if not args.model_prefix:
         return None
-    return checkpoint.Saver(args.model_prefix, args.save_period, {
-        "model": MODEL_NAME, "num_classes": dataset.num_classes, "class_names": dataset.class_names,
-        "mean": dataset.mean.tolist(), "std": dataset.std.tolist(), "config": config})
+    return checkpoint.Saver(args.model_prefix, args.save_period, model_meta(dataset, config))
 
 
 def interrupt(signum, frame):
@@ -278,6 +299,12 @@ def interrupted_message(args, epochs_done):
         return message + " No checkpoint was saved (--model-prefix saves them)."
     return message + (" The latest checkpoint is %s-%04d: resume with the same command and "
                       "--load-epoch %d." % (args.model_prefix, saved, saved))
+
+
+def finish_run(args, state, dataset, run_log):
+    confusion = confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
+                                 args.batch_size, dataset.num_classes)
+    run_log.finish(confusion, dataset.class_names, str(state.net))
 
 
 def say(args, message):
@@ -295,10 +322,11 @@ def main(argv=None):
     try:
         resume_point = read_resume_point(args, parser)
         raw = load_cifar10(args.data_dir, url=args.data_url, progress=not args.quiet)
+        dataset = prepare(*raw, classes=args.classes, class_names=CLASS_NAMES)
+        state = build_state(args, dataset, ctx)
     except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    dataset = prepare(*raw, classes=args.classes, class_names=CLASS_NAMES)
     run_name = args.run_name or default_run_name(args.classes)
     run_dir = make_run_dir(args.output_dir or os.path.join("runs", run_name))
     say(args, "training on %s: %d training / %d test images of %d classes (%s); run folder %s"
@@ -306,7 +334,6 @@ def main(argv=None):
            dataset.num_classes, ", ".join(dataset.class_names), run_dir))
     config = run_config(args, ctx, dataset, run_name)
     run_log = open_run_log(args, config, run_dir)
-    state = build_state(args, dataset, ctx)
     if resume_point is not None:
         resume(args, state, resume_point, total_updates(args, dataset, ctx))
     saver = make_saver(args, dataset, config)
@@ -317,9 +344,9 @@ def main(argv=None):
         print(interrupted_message(args, state.epoch), file=sys.stderr)
         return 130
     finally:
-        confusion = confusion_matrix(state.net, dataset.test_x, dataset.test_y, ctx,
-                                     args.batch_size, dataset.num_classes)
-        run_log.finish(confusion, dataset.class_names, str(state.net))
+        finish_run(args, state, dataset, run_log)
+    if args.export:
+        say(args, "exported to %s" % checkpoint.export(state.net, args.export, model_meta(dataset, config)))
     return 0
 
 

@@ -60,6 +60,11 @@ def normalize(images, mean, std):
     return x
 
 
+def eval_order(n):
+    """The fixed mixed order in which a test set of n images is evaluated, in every run."""
+    return np.random.RandomState(EVAL_ORDER_SEED).permutation(n)
+
+
 def prepare(train_x, train_y, test_x, test_y, classes, class_names):
     """Selects classes, normalises with training statistics and returns a Dataset.
 
@@ -68,7 +73,7 @@ def prepare(train_x, train_y, test_x, test_y, classes, class_names):
     """
     train_x, train_y = select_classes(train_x, train_y, classes)
     test_x, test_y = select_classes(test_x, test_y, classes)
-    order = np.random.RandomState(EVAL_ORDER_SEED).permutation(len(test_y))
+    order = eval_order(len(test_y))
     test_x, test_y = test_x[order], test_y[order]
     mean, std = channel_stats(train_x)
     return Dataset(

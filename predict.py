@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Classify images with a trained network: an export (--export PATH) or a checkpoint (PREFIX-NNNN).
+
+    python predict.py exported/spec cat.png car.jpg        # class and probability per image
+    python predict.py ckpt/spec-0005 some_batch.bin        # a CIFAR-10 binary batch file
+    python predict.py exported/spec --data-dir ~/.mxnet/datasets/cifar10 --out results/preds
+
+With --data-dir, the test set of the model's classes is predicted, one label per line is written
+to --out, and the accuracy is printed.
+
+The spec's network normalises with the statistics of the batch it is given, so a prediction
+depends on the other images in its batch: predict many images together (--batch-size, default
+128, as in training) for the accuracy measured in training.
+"""
+import argparse
+import json
+import os
+import sys
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+
+import checkpoint  # noqa: E402
+from data import CLASS_NAMES, DataError, load_cifar10  # noqa: E402
+from data.cifar10 import RECORD_BYTES  # noqa: E402
+from data.pipeline import eval_order, normalize, select_classes  # noqa: E402
+from models import SpecResNet  # noqa: E402
+
+
+def load_model(path, ctx):
+    """(network, meta) from an export (PATH-meta.json) or a checkpoint (PREFIX-NNNN.json)."""
+    if os.path.isfile(path + "-meta.json"):
+        with open(path + "-meta.json") as f:
+            meta = json.load(f)
+        with warnings.catch_warnings():  # "Cannot decide type ... data": it is float32, given at call
+            warnings.filterwarnings("ignore", message="Cannot decide type")
+            net = gluon.nn.SymbolBlock.imports(path + "-symbol.json", ["data"], path + "-0000.params",
+                                               ctx=ctx)
+        return net, meta
+    prefix, _, epoch = path.rpartition("-")
+    if not (prefix and epoch.isdigit()):
+        raise checkpoint.CheckpointError("%s is neither an export (no %s-meta.json) nor a checkpoint "
+                                         "PREFIX-NNNN" % (path, path))
+    meta = checkpoint.read(prefix, int(epoch))
+    net = SpecResNet(meta["num_classes"])
+    net.load_parameters(checkpoint.paths(prefix, int(epoch))["params"], ctx=ctx)
+    return net, meta
+
+
+def probabilities(net, images, batch_size, ctx):
+    """Softmax of the network's logits for normalised float32 NCHW images, batch by batch.
+
+    Always in train mode: the graph's BatchNorm must use batch statistics (in predict mode an
+    exported graph would use its stored 0/1 moving statistics and not normalise at all). Nothing
+    is recorded, so nothing in the model changes.
+    """
+    out = []
+    with autograd.train_mode():
+        for start in range(0, len(images), batch_size):
+            x = mx.nd.array(images[start:start + batch_size], ctx=ctx)
+            out.append(mx.nd.softmax(net(x)).asnumpy())
+    return np.concatenate(out)
+
+
+def read_images(paths):
+    """(uint8 NCHW images, a name for each) from image files (any size, resized to 32x32) or
+    CIFAR-10 .bin files."""
+    from PIL import Image
+
+    images, names = [], []
+    for path in paths:
+        if path.endswith(".bin") and os.path.getsize(path) % RECORD_BYTES == 0:
+            raw = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+            images.extend(raw[:, 1:].reshape(-1, 3, 32, 32))
+            names.extend("%s:%d" % (path, i) for i in range(len(raw)))
+            continue
+        try:
+            with Image.open(path) as img:
+                pixels = np.asarray(img.convert("RGB").resize((32, 32), Image.BILINEAR))
+        except OSError as e:
+            raise DataError("cannot read %s as an image (%s)" % (path, e)) from None
+        images.append(pixels.transpose(2, 0, 1))
+        names.append(path)
+    return np.stack(images), names
+
+
+def model_normalize(images, meta):
+    """Normalises with the statistics the model was trained with, not those of the data at hand."""
+    return normalize(images, np.array(meta["mean"], dtype=np.float32), np.array(meta["std"], dtype=np.float32))
+
+
+def predict_test_set(net, meta, args, ctx):
+    """Predicts the test set of the model's classes in the order training evaluated it."""
+    classes = [CLASS_NAMES.index(name) for name in meta["class_names"]]
+    _, _, test_x, test_y = load_cifar10(args.data_dir, progress=False)
+    test_x, test_y = select_classes(test_x, test_y, classes)
+    order = eval_order(len(test_y))
+    predicted = probabilities(net, model_normalize(test_x[order], meta), args.batch_size, ctx).argmax(axis=1)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write("".join("%d\n" % p for p in predicted))
+    accuracy = float((predicted == test_y[order]).mean())
+    print(json.dumps({"test_images": len(predicted), "test_acc": accuracy,
+                      "batch_size": args.batch_size, "predictions": args.out}))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("model", help="an export PATH (PATH-meta.json) or a checkpoint PREFIX-NNNN")
+    parser.add_argument("inputs", nargs="*", help="image files (PNG, JPEG, ...) or CIFAR-10 .bin files")
+    parser.add_argument("--data-dir", help="predict the test set of this CIFAR-10 folder instead")
+    parser.add_argument("--out", default=os.path.join("results", "preds"),
+                        help="with --data-dir: where to write one predicted label per line")
+    parser.add_argument("--batch-size", type=int, default=128, help="images normalised together")
+    parser.add_argument("--num-gpus", type=int, default=0, help="predict on GPU 0 (1) or the CPU (0)")
+    args = parser.parse_args(argv)
+    if not args.inputs and not args.data_dir:
+        parser.error("give image files, or --data-dir")
+    ctx = mx.gpu(0) if args.num_gpus else mx.cpu()
+    try:
+        net, meta = load_model(args.model, ctx)
+        if args.data_dir:
+            predict_test_set(net, meta, args, ctx)
+            return 0
+        images, names = read_images(args.inputs)
+        probs = probabilities(net, model_normalize(images, meta), args.batch_size, ctx)
+    except (checkpoint.CheckpointError, DataError, OSError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    for name, p in zip(names, probs):
+        label = int(p.argmax())
+        print(json.dumps({"input": name, "class": meta["class_names"][label],
+                          "probability": round(float(p[label]), 6)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

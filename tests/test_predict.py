@@ -1,0 +1,129 @@
+"""Export and predict.py: predictions from the export equal the checkpoint's and the trained net's."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, run_cli
+
+
+def predict(*args):
+    result = subprocess.run([sys.executable, os.path.join(REPO, "predict.py")] + list(args),
+                            capture_output=True, text=True, timeout=300)
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """One epoch (predictions not yet saturated), with a checkpoint and an export."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "1", "--quiet",
+                     "--model-prefix", str(folder / "ckpt"), "--export", str(folder / "export"))
+    assert result.returncode == 0, result.stderr
+    return folder, json.loads(result.stdout.splitlines()[-1])
+
+
+def test_export_writes_symbol_params_and_what_a_predictor_needs(trained):
+    folder, _ = trained
+    meta = json.load(open(folder / "export-meta.json"))
+    assert (folder / "export-symbol.json").is_file() and (folder / "export-0000.params").is_file()
+    assert meta["class_names"] == ["airplane", "automobile"] and len(meta["mean"]) == 3
+    assert meta["batch_statistics"] is True
+
+
+def test_export_and_checkpoint_predict_the_test_set_as_training_evaluated_it(trained, data_dir, tmp_path):
+    folder, last_epoch = trained
+    outputs = {}
+    for model in ("export", "ckpt-0001"):
+        out = tmp_path / ("%s.preds" % model)
+        result = predict(str(folder / model), "--data-dir", data_dir, "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["test_images"] == 80 and summary["test_acc"] == pytest.approx(last_epoch["test_acc"])
+        outputs[model] = out.read_text().split()
+        assert len(outputs[model]) == 80 and set(outputs[model]) <= {"0", "1"}
+    assert outputs["export"] == outputs["ckpt-0001"]
+
+
+def test_images_of_any_size_are_classified_with_a_probability(trained, batch_files, tmp_path):
+    folder, _ = trained
+    raw = np.frombuffer(batch_files["test_batch.bin"], dtype=np.uint8).reshape(-1, 3073)[:6]
+    paths = []
+    for i, record in enumerate(raw):
+        img = Image.fromarray(record[1:].reshape(3, 32, 32).transpose(1, 2, 0)).resize((48, 40))
+        paths.append(str(tmp_path / ("img%d.%s" % (i, "png" if i % 2 else "jpg"))))
+        img.save(paths[-1])
+    lines = {}
+    for model in ("export", "ckpt-0001"):
+        result = predict(str(folder / model), *paths)
+        assert result.returncode == 0, result.stderr
+        lines[model] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["input"] for line in lines["export"]] == paths
+    for a, b in zip(lines["export"], lines["ckpt-0001"]):
+        assert a["class"] == b["class"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
+        assert a["class"] in ("airplane", "automobile") and 0.5 <= a["probability"] <= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nowhere/model", "x.png"], "is neither an export"),
+    (["{folder}/ckpt-0007", "x.png"], "no checkpoint"),
+    (["{folder}/export", "{folder}/export-meta.json"], "cannot read"),
+])
+def test_bad_input_is_one_clear_error(trained, args, message):
+    folder, _ = trained
+    result = predict(*[a.format(folder=folder) for a in args])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Fine-tuning: a trained model's features, a new output layer for other classes
+
+def saved_params(path):
+    import mxnet as mx
+
+    return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
+
+
+@pytest.mark.parametrize("source", ["ckpt-0001", "export"])
+def test_finetuning_starts_from_the_source_features_with_a_new_output_layer(trained, data_dir, tmp_path, source):
+    folder, _ = trained
+    prefix = str(tmp_path / "ft")
+    # lr 0: the weights after one epoch are exactly those the run started from.
+    result = run_cli("--data-dir", data_dir, "--classes", "2,0,1", "--epochs", "1", "--lr", "0", "--quiet",
+                     "--finetune", str(folder / source), "--model-prefix", prefix)
+    assert result.returncode == 0, result.stderr
+    before, after = saved_params(str(folder / "ckpt-0001.params")), saved_params(prefix + "-0001.params")
+    features = [k for k in before if k.startswith("features.")]
+    assert len(features) == 23 and sum(k.endswith(".weight") for k in features) == 7  # + BN constants
+    for k in features:
+        np.testing.assert_array_equal(after[k], before[k])
+    assert after["output.0.weight"].shape == (3, 128) and before["output.0.weight"].shape == (2, 128)
+
+
+def test_frozen_features_stay_put_while_the_output_layer_learns(trained, data_dir, tmp_path):
+    folder, _ = trained
+    prefix = str(tmp_path / "frozen")
+    result = run_cli("--data-dir", data_dir, "--classes", "1,2", "--epochs", "2", "--quiet",
+                     "--finetune", str(folder / "ckpt-0001"), "--freeze-features", "--model-prefix", prefix)
+    assert result.returncode == 0, result.stderr
+    before, first, last = (saved_params(p) for p in (str(folder / "ckpt-0001.params"),
+                                                     prefix + "-0001.params", prefix + "-0002.params"))
+    for k in before:
+        if k.startswith("features."):
+            np.testing.assert_array_equal(last[k], before[k])
+    assert not np.array_equal(first["output.0.weight"], last["output.0.weight"])
+    assert json.loads(result.stdout.splitlines()[-1])["test_acc"] > 0.9
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--finetune", "nowhere/x"], 1, "neither an export"),
+    (["--freeze-features"], 2, "--freeze-features goes with --finetune"),
+])
+def test_bad_finetuning_flags_are_one_clear_error(data_dir, args, code, message):
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--quiet", *args)
+    assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr
