@@ -54,6 +54,14 @@ def _write_atomically(path, write):
             os.remove(tmp)
 
 
+def _write_json_atomically(path, record):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+
+    _write_atomically(path, write)
+
+
 def _rng_to_json(rng):
     name, keys, pos, has_gauss, cached = rng.get_state()
     return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
@@ -78,12 +86,7 @@ def save(prefix, state, meta):
                   files={ext: {"name": os.path.basename(files[ext]),
                                "bytes": os.path.getsize(files[ext]), "md5": _md5(files[ext])}
                          for ext in ("params", "states")})
-
-    def write_json(tmp):
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=1)
-
-    _write_atomically(files["json"], write_json)
+    _write_json_atomically(files["json"], record)
     return files["json"]
 
 
@@ -155,13 +158,20 @@ def export(net, path, meta):
     record = dict(meta, format=FORMAT, batch_statistics=True,
                   symbol=os.path.basename(path) + "-symbol.json",
                   params=os.path.basename(path) + "-0000.params")
-
-    def write_json(tmp):
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=1)
-
-    _write_atomically(path + "-meta.json", write_json)
+    _write_json_atomically(path + "-meta.json", record)
     return path + "-meta.json"
+
+
+def locate(path):
+    """What a model path names: ('export', PATH, None) when PATH-meta.json exists, else
+    ('checkpoint', PREFIX, N) for PREFIX-NNNN. Raises CheckpointError for anything else."""
+    if os.path.isfile(path + "-meta.json"):
+        return "export", path, None
+    prefix, _, epoch = path.rpartition("-")
+    if prefix and epoch.isdigit():
+        return "checkpoint", prefix, int(epoch)
+    raise CheckpointError("%s is neither an export (no %s-meta.json) nor a checkpoint PREFIX-NNNN"
+                          % (path, path))
 
 
 def _unprefixed(name):
@@ -177,17 +187,13 @@ def load_features(path, net):
     """
     from models import SpecResNet
 
-    if os.path.isfile(path + "-meta.json"):
+    kind, prefix, epoch = locate(path)
+    if kind == "export":
         saved = {_unprefixed(k.split(":", 1)[1]): v
                  for k, v in mx.nd.load(path + "-0000.params").items()}
     else:
-        prefix, _, epoch = path.rpartition("-")
-        if not (prefix and epoch.isdigit()):
-            raise CheckpointError("--finetune %s: neither an export (no %s-meta.json) nor a "
-                                  "checkpoint PREFIX-NNNN" % (path, path))
-        record = read(prefix, int(epoch))
-        source = SpecResNet(record["num_classes"])
-        source.load_parameters(paths(prefix, int(epoch))["params"])
+        source = SpecResNet(read(prefix, epoch)["num_classes"])
+        source.load_parameters(paths(prefix, epoch)["params"])
         saved = {_unprefixed(p.name): p.data() for p in source.collect_params().values()}
     for param in net.features.collect_params().values():
         key = _unprefixed(param.name)

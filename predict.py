@@ -33,7 +33,8 @@ from models import SpecResNet  # noqa: E402
 
 def load_model(path, ctx):
     """(network, meta) from an export (PATH-meta.json) or a checkpoint (PREFIX-NNNN.json)."""
-    if os.path.isfile(path + "-meta.json"):
+    kind, prefix, epoch = checkpoint.locate(path)
+    if kind == "export":
         with open(path + "-meta.json") as f:
             meta = json.load(f)
         with warnings.catch_warnings():  # "Cannot decide type ... data": it is float32, given at call
@@ -41,13 +42,9 @@ def load_model(path, ctx):
             net = gluon.nn.SymbolBlock.imports(path + "-symbol.json", ["data"], path + "-0000.params",
                                                ctx=ctx)
         return net, meta
-    prefix, _, epoch = path.rpartition("-")
-    if not (prefix and epoch.isdigit()):
-        raise checkpoint.CheckpointError("%s is neither an export (no %s-meta.json) nor a checkpoint "
-                                         "PREFIX-NNNN" % (path, path))
-    meta = checkpoint.read(prefix, int(epoch))
+    meta = checkpoint.read(prefix, epoch)
     net = SpecResNet(meta["num_classes"])
-    net.load_parameters(checkpoint.paths(prefix, int(epoch))["params"], ctx=ctx)
+    net.load_parameters(checkpoint.paths(prefix, epoch)["params"], ctx=ctx)
     return net, meta
 
 
