@@ -136,14 +136,52 @@ def restore(prefix, record, state):
 
 @dataclass
 class Saver:
-    """Saves every `period` epochs and after the last one."""
+    """Saves every `period` epochs and after the last one.
+
+    Epochs in between are saved to a hidden folder beside the checkpoints, replacing the one
+    before, so that an interrupted run can still leave a checkpoint of its last completed epoch
+    (publish_pending) without every epoch appearing among the checkpoints.
+    """
     prefix: str
     period: int
     meta: dict  # what a later run needs to know: model, classes, normalisation, config
+    pending: int = None  # the epoch held in the pending folder, if any
+
+    @property
+    def pending_prefix(self):
+        folder, name = os.path.split(os.path.abspath(self.prefix))
+        return os.path.join(folder, ".pending-" + name, name)
 
     def after_epoch(self, state, last):
         if state.epoch % self.period == 0 or last:
             save(self.prefix, state, self.meta)
+            self._discard_pending()
+        else:
+            save(self.pending_prefix, state, self.meta)
+            self._discard_pending(keep=state.epoch)
+
+    def publish_pending(self):
+        """Moves the pending epoch to PREFIX-NNNN (the .json last); returns that epoch or None."""
+        if self.pending is None:
+            return None
+        source, target = paths(self.pending_prefix, self.pending), paths(self.prefix, self.pending)
+        record = json.load(open(source["json"]))
+        for ext in ("params", "states"):
+            os.replace(source[ext], target[ext])
+            record["files"][ext]["name"] = os.path.basename(target[ext])
+        _write_json_atomically(target["json"], record)
+        self._discard_pending()
+        return record["epoch"]
+
+    def _discard_pending(self, keep=None):
+        if self.pending is not None and self.pending != keep:
+            for path in paths(self.pending_prefix, self.pending).values():
+                if os.path.exists(path):
+                    os.remove(path)
+        self.pending = keep
+        folder = os.path.dirname(self.pending_prefix)
+        if keep is None and os.path.isdir(folder) and not os.listdir(folder):
+            os.rmdir(folder)
 
 
 def export(net, path, meta):

@@ -341,6 +341,8 @@ def main(argv=None):
     try:
         fit(state, dataset, args.epochs, args.batch_size, run_log, saver, show_progress=not args.quiet)
     except KeyboardInterrupt:
+        if saver is not None:
+            saver.publish_pending()
         print(interrupted_message(args, state.epoch), file=sys.stderr)
         return 130
     finally:

@@ -144,3 +144,31 @@ def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, s
     assert epochs_logged >= 2 and open(str(tmp_path / "run" / "metrics.jsonl")).read() == out
     resumed = train(data_dir, prefix, "--epochs", str(int(match.group(2)) + 1), "--load-epoch", match.group(2))
     assert [m["epoch"] for m in resumed] == [int(match.group(2))]
+
+
+def test_with_a_save_period_only_those_epochs_and_the_last_are_kept(data_dir, tmp_path):
+    prefix = str(tmp_path / "m")
+    train(data_dir, prefix, "--epochs", "5", "--save-period", "2")
+    assert sorted(os.listdir(tmp_path)) == sorted("m-%04d.%s" % (e, ext) for e in (2, 4, 5)
+                                                  for ext in ("params", "states", "json"))
+
+
+def test_an_interrupt_between_save_periods_still_saves_the_last_completed_epoch(data_dir, tmp_path):
+    prefix = str(tmp_path / "m")
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", data_dir,
+                             "--classes", "0,1", "--epochs", "200", "--save-period", "50",
+                             "--model-prefix", prefix, "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tempfile.mkdtemp(), env=dict(os.environ, COMET_DISABLE="1"))
+    pending = os.path.join(str(tmp_path), ".pending-m", "m-0002.json")
+    deadline = time.time() + 120
+    while not os.path.exists(pending) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    epoch = int(re.search(r"--load-epoch (\d+)", err).group(1))
+    assert epoch >= 2
+    assert sorted(os.listdir(str(tmp_path))) == sorted("m-%04d.%s" % (epoch, ext) for ext in ("params", "states", "json"))
+    resumed = train(data_dir, prefix, "--epochs", str(epoch + 1), "--load-epoch", str(epoch))
+    assert [m["epoch"] for m in resumed] == [epoch]
