@@ -18,7 +18,9 @@ import os
 import sys
 import warnings
 
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+import cpu_threads  # noqa: E402
+
+cpu_threads.use_all_cores()  # before MXNet is imported
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402

@@ -18,10 +18,9 @@ if not (3, 8) <= sys.version_info[:2] <= (3, 11):
     sys.exit("error: Python %d.%d is not supported: MXNet 1.9.1 needs numpy<1.24, which has no "
              "wheels for Python 3.12 and newer. Use Python 3.8-3.11." % sys.version_info[:2])
 
-# MXNet reads OMP_NUM_THREADS once, when it is first imported, and by default uses only half the
-# cores; an epoch on a 2-core CPU takes half the time with all of them. A user's setting wins.
-CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-os.environ.setdefault("OMP_NUM_THREADS", str(CPU_CORES or 1))
+import cpu_threads  # noqa: E402
+
+cpu_threads.use_all_cores()  # before MXNet is imported
 
 try:
     import mxnet as mx  # noqa: E402  (after OMP_NUM_THREADS)

@@ -9,13 +9,15 @@ import tarfile
 import tempfile
 import threading
 
-# Before anything imports mxnet (it reads this once): use both cores, as train_cifar10.py does.
-os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+import cpu_threads  # noqa: E402
+
+cpu_threads.use_all_cores()  # before anything imports mxnet, as the scripts do
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDS = 10000  # per file, as in the official files
 FEW = 120  # records per file that belong to classes 0, 1, 2; the rest are classes 3-9
 
