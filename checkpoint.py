@@ -184,15 +184,25 @@ class Saver:
             os.rmdir(folder)
 
 
-def export(net, path, meta):
+def export(net, path, meta, sample):
     """Writes PATH-symbol.json and PATH-0000.params (net.export) and PATH-meta.json.
 
     The meta file holds what a predictor needs beside the graph: class names and normalisation
     statistics, and the fact that the graph must run in train mode (batch statistics).
+    The graph is traced on `sample` (a batch on the net's context) without the CPU-only fused
+    BatchNorm+ReLU operator, so that an export made on a CPU also runs on a GPU build.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    net.export(path, epoch=0)
+    fused = getattr(net, "fused_bn_relu", False)
+    if fused:
+        net.fuse_bn_relu(False)
+    try:
+        net(sample)  # traces the graph to export; nothing is recorded, nothing in the net changes
+        net.export(path, epoch=0)
+    finally:
+        if fused:
+            net.fuse_bn_relu(True)
     record = dict(meta, format=FORMAT, batch_statistics=True,
                   symbol=os.path.basename(path) + "-symbol.json",
                   params=os.path.basename(path) + "-0000.params")

@@ -30,7 +30,7 @@ import checkpoint  # noqa: E402
 from data import CLASS_NAMES, DataError, load_cifar10  # noqa: E402
 from data.cifar10 import RECORD_BYTES  # noqa: E402
 from data.pipeline import eval_order, normalize, select_classes  # noqa: E402
-from models import SpecResNet  # noqa: E402
+from models import SpecResNet, can_fuse_bn_relu  # noqa: E402
 
 
 def load_model(path, ctx):
@@ -45,7 +45,7 @@ def load_model(path, ctx):
                                                ctx=ctx)
         return net, meta
     meta = checkpoint.read(prefix, epoch)
-    net = SpecResNet(meta["num_classes"])
+    net = SpecResNet(meta["num_classes"], fuse_bn_relu=can_fuse_bn_relu([ctx]))
     net.load_parameters(checkpoint.paths(prefix, epoch)["params"], ctx=ctx)
     return net, meta
 

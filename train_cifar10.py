@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from data import (CLASS_NAMES, DataError, default_data_dir, load_cifar10, num_batches,  # noqa: E402
                   parse_classes, prepare)
 from data.cifar10 import URL  # noqa: E402
-from models import SpecResNet  # noqa: E402
+from models import SpecResNet, can_fuse_bn_relu  # noqa: E402
 import checkpoint  # noqa: E402
 from tracking import CometRun, RunLog, comet_disabled  # noqa: E402
 from training import LinearDecay, TrainState, confusion_matrix, fit, make_trainer  # noqa: E402
@@ -172,7 +172,7 @@ def make_contexts(num_gpus):
 def build_state(args, dataset, ctx):
     """Seeded, initialised, hybridized network and its Trainer."""
     mx.random.seed(args.seed, ctx="all")
-    net = SpecResNet(num_classes=dataset.num_classes)
+    net = SpecResNet(num_classes=dataset.num_classes, fuse_bn_relu=can_fuse_bn_relu(ctx))
     net.initialize(ctx=ctx)
     if args.finetune:
         checkpoint.load_features(args.finetune, net)
@@ -347,7 +347,8 @@ def main(argv=None):
     finally:
         finish_run(args, state, dataset, run_log)
     if args.export:
-        say(args, "exported to %s" % checkpoint.export(state.net, args.export, model_meta(dataset, config)))
+        say(args, "exported to %s" % checkpoint.export(state.net, args.export, model_meta(dataset, config),
+                                                               sample=dataset.test_x[:2].as_in_context(ctx[0])))
     return 0
 
 

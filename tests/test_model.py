@@ -7,9 +7,9 @@ from mxnet import autograd, gluon
 from models import ConvBlock, ResidualBlock, Scale, SpecResNet
 
 
-def make_net(num_classes=10, seed=0, hybridize=False):
+def make_net(num_classes=10, seed=0, hybridize=False, fused=False):
     mx.random.seed(seed)
-    net = SpecResNet(num_classes)
+    net = SpecResNet(num_classes, fuse_bn_relu=fused)
     net.initialize()
     if hybridize:
         net.hybridize(static_alloc=True, static_shape=True)
@@ -127,9 +127,13 @@ def test_batchnorm_output_is_normalised_per_channel_in_train_and_eval(training):
         np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1, atol=1e-3)
 
 
-@pytest.mark.parametrize("hybridize", [False, True], ids=["imperative", "hybridized"])
-def test_forward_pass_equals_numpy_implementation_of_the_spec(hybridize):
-    net = make_net(num_classes=3, seed=5, hybridize=hybridize)
+VARIANTS = [(False, False), (True, False), (False, True), (True, True)]  # (hybridize, fused)
+VARIANT_IDS = ["imperative", "hybridized", "imperative-fused", "hybridized-fused"]
+
+
+@pytest.mark.parametrize("hybridize, fused", VARIANTS, ids=VARIANT_IDS)
+def test_forward_pass_equals_numpy_implementation_of_the_spec(hybridize, fused):
+    net = make_net(num_classes=3, seed=5, hybridize=hybridize, fused=fused)
     x = random_images(6, seed=2)
     expected = np_spec_net(x.asnumpy().astype(np.float64), weights_in_spec_order(net))
     np.testing.assert_allclose(net(x).asnumpy(), expected, rtol=1e-3, atol=1e-5)
@@ -138,26 +142,40 @@ def test_forward_pass_equals_numpy_implementation_of_the_spec(hybridize):
     np.testing.assert_allclose(in_training.asnumpy(), expected, rtol=1e-3, atol=1e-5)
 
 
-def test_hybridized_equals_imperative_forward_and_gradients():
+def outputs_and_gradients(net, x, y):
+    with autograd.record():
+        out = net(x)
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(out, y)
+    loss.backward()
+    return out.asnumpy(), [p.grad().asnumpy() for p in net.collect_params().values()
+                           if p.grad_req != "null"]
+
+
+def test_hybridized_and_fused_equal_imperative_forward_and_gradients():
     x, y = random_images(8, seed=4), mx.nd.array([0, 1, 2, 3, 4, 5, 6, 7])
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    results = []
-    for hybridize in (False, True):
-        net = make_net(seed=7, hybridize=hybridize)
-        with autograd.record():
-            out = net(x)
-            loss = loss_fn(out, y)
-        loss.backward()
-        grads = [p.grad().asnumpy() for p in net.collect_params().values() if p.grad_req != "null"]
-        results.append((out.asnumpy(), grads))
-    (out_a, grads_a), (out_b, grads_b) = results
-    np.testing.assert_allclose(out_a, out_b, rtol=1e-5, atol=1e-6)
-    for ga, gb in zip(grads_a, grads_b):
-        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-6)
+    (out_a, grads_a), *others = [outputs_and_gradients(make_net(seed=7, hybridize=h, fused=f), x, y)
+                                 for h, f in VARIANTS]
+    for out_b, grads_b in others:
+        np.testing.assert_allclose(out_a, out_b, rtol=1e-5, atol=1e-6)
+        for ga, gb in zip(grads_a, grads_b):
+            np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-6)
 
 
-def test_no_statistic_of_any_data_is_stored():
-    net = make_net(num_classes=2, hybridize=True)
+def test_switching_fusion_on_a_hybridized_net_rebuilds_its_graph():
+    net = make_net(seed=3, hybridize=True, fused=True)
+    x, y = random_images(8, seed=5), mx.nd.array([0, 1] * 4)
+    fused = outputs_and_gradients(net, x, y)
+    assert "BatchNormWithReLU" in net._cached_graph[1].tojson()
+    net.fuse_bn_relu(False)
+    unfused = outputs_and_gradients(net, x, y)
+    graph = net._cached_graph[1].tojson()
+    assert "BatchNormWithReLU" not in graph and '"Activation"' in graph
+    np.testing.assert_allclose(fused[0], unfused[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
+def test_no_statistic_of_any_data_is_stored(fused):
+    net = make_net(num_classes=2, hybridize=True, fused=fused)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1, "momentum": 0.9})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     for step in range(3):

@@ -33,6 +33,9 @@ def test_export_writes_symbol_params_and_what_a_predictor_needs(trained):
     assert (folder / "export-symbol.json").is_file() and (folder / "export-0000.params").is_file()
     assert meta["class_names"] == ["airplane", "automobile"] and len(meta["mean"]) == 3
     assert meta["batch_statistics"] is True
+    # Trained with the CPU-only fused BatchNorm+ReLU, exported without it: runs on any MXNet build.
+    graph = (folder / "export-symbol.json").read_text()
+    assert "BatchNormWithReLU" not in graph and '"Activation"' in graph
 
 
 def test_export_and_checkpoint_predict_the_test_set_as_training_evaluated_it(trained, data_dir, tmp_path):

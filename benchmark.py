@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Side-by-side speed benchmark: train_cifar10.py against a peer script, on the same machine and data.
+
+    python benchmark.py --data-dir DIR --peer ../shared/peers/torch_reference.py \\
+        --peer-python /path/to/torch/venv/bin/python --classes 0,1 --reps 3
+    python benchmark.py --data-dir DIR --breakdown      # where our time goes, no peer
+
+Both sides run as fresh processes, one after the other, alternating which goes first, `--reps`
+times each. Wall time is measured as our users feel it: from process start to the last epoch's
+JSON line on stdout. The table gives medians, the ratio ours/peer, and the floor: the network's
+multiply-adds at a given FLOP rate. Peak memory is each process's maximum resident set size.
+
+DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
+`DATA_ROOT --classes 0,1|all --epochs N` and print one JSON line per epoch with test_acc.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.abspath(__file__))
+ISSUE_PEAK_GFLOPS = 157.0  # the spec's floor assumption for a 2-core AVX2 CPU (2 x 256-bit FMA)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running one side
+
+def run_side(cmd, log_path):
+    """Runs cmd; returns wall time to its last epoch line, its last epoch record and peak RSS.
+
+    Stderr goes to log_path (shown if the run fails). Raises RuntimeError on a non-zero exit.
+    """
+    with open(log_path, "w") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
+        last, last_at = None, None
+        for line in proc.stdout:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "test_acc" in record:
+                last, last_at = record, time.perf_counter() - start
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+    if proc.returncode != 0 or last is None:
+        with open(log_path) as log:
+            tail = log.read()[-2000:]
+        raise RuntimeError("%s exited with %d:\n%s" % (" ".join(cmd), proc.returncode, tail))
+    return {"wall": last_at, "train_time": last["time"], "test_acc": last["test_acc"],
+            "epochs": last["epoch"] + 1, "rss_gb": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
+
+
+def ours_cmd(args, out_dir):
+    return [sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", args.data_dir,
+            "--classes", args.classes, "--epochs", str(args.epochs), "--no-comet", "--quiet",
+            "--output-dir", out_dir]
+
+
+def peer_cmd(args):
+    return [args.peer_python, args.peer, args.data_dir, "--classes", args.classes,
+            "--epochs", str(args.epochs)]
+
+
+def alternate(args, work_dir):
+    """{'ours': [run, ...], 'peer': [...]}: reps of each, alternating which side starts."""
+    runs = {"ours": [], "peer": []}
+    for rep in range(args.reps):
+        sides = ["ours", "peer"] if args.peer else ["ours"]
+        for side in (sides if rep % 2 == 0 else sides[::-1]):
+            cmd = (ours_cmd(args, os.path.join(work_dir, "ours-%d" % rep)) if side == "ours"
+                   else peer_cmd(args))
+            result = run_side(cmd, os.path.join(work_dir, "%s-%d.log" % (side, rep)))
+            runs[side].append(result)
+            print("rep %d %-4s %s" % (rep + 1, side, json.dumps({k: round(v, 4) for k, v in result.items()})),
+                  file=sys.stderr, flush=True)
+    return runs
+
+
+# ----------------------------------------------------------------------------------------------
+# The floor: multiply-adds of the network
+
+def spec_net_macs(num_classes):
+    """Multiply-adds of one forward pass of one image, per layer in order (conv and dense)."""
+    import mxnet as mx
+    from models import SpecResNet
+
+    net = SpecResNet(num_classes)
+    net.initialize()
+    macs = []
+
+    def count(block, inputs, output):
+        w = block.weight.shape  # conv (out, in, kh, kw) or dense (out, in)
+        spatial = output.shape[2] * output.shape[3] if output.ndim == 4 else 1
+        macs.append(int(spatial * w[0] * w[1] * (w[2] * w[3] if len(w) == 4 else 1)))
+
+    for block in _leaves(net):
+        if isinstance(block, (mx.gluon.nn.Conv2D, mx.gluon.nn.Dense)):
+            block.register_forward_hook(count)
+    net(mx.nd.zeros((2, 3, 32, 32)))  # 2 images: BatchNorm needs a batch, hooks see shapes
+    return macs
+
+
+def _leaves(block):
+    children = list(block._children.values())
+    return [block] if not children else [leaf for c in children for leaf in _leaves(c)]
+
+
+def run_flops(args):
+    """FLOPs of the whole run: 3 passes per training image (forward, gradient of the input, of
+    the weights; the first layer needs no input gradient), 1 per test image, 2 FLOPs per MAC."""
+    from data import load_cifar10, parse_classes
+    import numpy as np
+
+    classes = parse_classes(args.classes)
+    _, train_y, _, test_y = load_cifar10(args.data_dir, progress=False)
+    n_train, n_test = int(np.isin(train_y, classes).sum()), int(np.isin(test_y, classes).sum())
+    macs = spec_net_macs(len(classes))
+    train, test = 3 * sum(macs) - macs[0], sum(macs)
+    return 2 * args.epochs * (n_train * train + n_test * test)
+
+
+def measure_gemm_gflops(size=4096, reps=5):
+    """This machine's FP32 matrix-multiply rate through MXNet's oneDNN (a 4096^3 product)."""
+    import mxnet as mx
+
+    a, b = mx.nd.random.uniform(shape=(size, size)), mx.nd.random.uniform(shape=(size, size))
+    mx.nd.FullyConnected(a, b, num_hidden=size, no_bias=True).wait_to_read()
+    start = time.perf_counter()
+    for _ in range(reps):
+        c = mx.nd.FullyConnected(a, b, num_hidden=size, no_bias=True)
+    c.wait_to_read()
+    return 2 * size ** 3 * reps / (time.perf_counter() - start) / 1e9
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+def _median(runs, key):
+    values = [r[key] for r in runs]
+    return statistics.median(values), min(values), max(values)
+
+
+def report(args, runs, flops, gemm_gflops):
+    rows = [("ours (MXNet)", runs["ours"])] + ([("peer", runs["peer"])] if runs["peer"] else [])
+    lines = ["classes %s, %d epochs, %d run(s) each, alternating; median (min-max)"
+             % (args.classes, args.epochs, args.reps), "",
+             "| side | wall to last epoch s | training time s | test acc | peak RSS GB |",
+             "|---|---|---|---|---|"]
+    for name, side in rows:
+        cells = ["%.1f (%.1f-%.1f)" % _median(side, "wall"), "%.1f (%.1f-%.1f)" % _median(side, "train_time"),
+                 "%.4f (%.4f-%.4f)" % _median(side, "test_acc"), "%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
+        lines.append("| %s | %s |" % (name, " | ".join(cells)))
+    ours_wall = _median(runs["ours"], "wall")[0]
+    lines.append("")
+    if runs["peer"]:
+        lines.append("ours / peer wall time: %.2f (target <= 0.60)"
+                     % (ours_wall / _median(runs["peer"], "wall")[0]))
+    lines.append("floor: %.2f TFLOP at %.0f GFLOP/s (spec's assumption) = %.1f s; ours is %.1fx"
+                 % (flops / 1e12, ISSUE_PEAK_GFLOPS, flops / ISSUE_PEAK_GFLOPS / 1e9,
+                    ours_wall / (flops / ISSUE_PEAK_GFLOPS / 1e9)))
+    lines.append("floor at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; ours is %.2fx"
+                 % (gemm_gflops, flops / gemm_gflops / 1e9, ours_wall / (flops / gemm_gflops / 1e9)))
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Where our time goes (--breakdown)
+
+def breakdown(args):
+    """Times each phase of one of our runs in this process, with the script's own functions."""
+    import cpu_threads
+
+    cpu_threads.use_all_cores()
+    start = time.perf_counter()
+    import mxnet as mx
+    import train_cifar10 as script
+    from data import CLASS_NAMES, batches, load_cifar10, prepare
+    from training import evaluate, train_one_epoch
+
+    phases = {"import mxnet and the script": time.perf_counter() - start}
+    t = time.perf_counter()
+    dataset = prepare(*load_cifar10(args.data_dir, progress=False),
+                      classes=script.parse_classes(args.classes), class_names=CLASS_NAMES)
+    phases["read and normalise the data"] = time.perf_counter() - t
+    script_args = script.build_parser().parse_args(["--classes", args.classes, "--no-comet"])
+    state = script.build_state(script_args, dataset, [mx.cpu()])
+    x, y, bs = dataset.train_x, dataset.train_y, script_args.batch_size
+
+    train_one_epoch(state, x, y, bs)  # warm-up: graph building, memory planning
+    full = train_one_epoch(state, x, y, bs)["epoch_time"]
+    n_steps = script.total_updates(script_args, dataset, [mx.cpu()]) // script_args.epochs
+
+    # The same steps on batches gathered beforehand, without the loss and accuracy tallies.
+    ready = list(batches(x, y, bs, state.rng))
+    mx.nd.waitall()
+    t = time.perf_counter()
+    for data, label in ready:
+        with mx.autograd.record():
+            loss = state.loss_fn(state.net(data), label)
+        loss.backward()
+        state.trainer.step(data.shape[0])
+    mx.nd.waitall()
+    compute = time.perf_counter() - t
+
+    t = time.perf_counter()
+    evaluate(state.net, dataset.test_x, dataset.test_y, state.ctx, bs)
+    phases["evaluation, per epoch"] = time.perf_counter() - t
+    phases["training epoch (%d steps)" % n_steps] = full
+    lines = ["| phase | seconds |", "|---|---|"]
+    lines += ["| %s | %.2f |" % item for item in phases.items()]
+    lines += ["", "per training step: %.1f ms in the epoch loop, %.1f ms compute only; data loading and "
+              "bookkeeping %.1f ms = %.1f%% of the step"
+              % (1e3 * full / n_steps, 1e3 * compute / n_steps, 1e3 * (full - compute) / n_steps,
+                 100 * (full - compute) / full)]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-bin/")
+    p.add_argument("--classes", default="0,1", help="'0,1' (the spec's 2-class task) or 'all'")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--reps", type=int, default=3, help="runs of each side")
+    p.add_argument("--peer", default=None, help="the peer script (none: ours only)")
+    p.add_argument("--peer-python", default=sys.executable, help="the Python that runs the peer")
+    p.add_argument("--breakdown", action="store_true", help="time the phases of our run instead")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.breakdown:
+        print(breakdown(args))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as work_dir:
+        try:
+            runs = alternate(args, work_dir)
+        except RuntimeError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
+    import cpu_threads
+
+    cpu_threads.use_all_cores()  # for the GEMM measurement; after the runs, whose env stays as given
+    print(report(args, runs, run_flops(args), measure_gemm_gflops()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
