@@ -179,7 +179,8 @@ def breakdown(args):
     start = time.perf_counter()
     import mxnet as mx
     import train_cifar10 as script
-    from data import CLASS_NAMES, batches, load_cifar10, prepare
+    from data import CLASS_NAMES, batches, load_cifar10, num_batches, prepare
+    from distributed import Workers
     from training import evaluate, train_one_epoch
 
     phases = {"import mxnet and the script": time.perf_counter() - start}
@@ -188,12 +189,13 @@ def breakdown(args):
                       classes=script.parse_classes(args.classes), class_names=CLASS_NAMES)
     phases["read and normalise the data"] = time.perf_counter() - t
     script_args = script.build_parser().parse_args(["--classes", args.classes, "--no-comet"])
-    state = script.build_state(script_args, dataset, [mx.cpu()])
+    script_args.classes = script.parse_classes(args.classes)
+    state = script.build_state(script_args, dataset, [mx.cpu()], Workers("device", "device"))
     x, y, bs = dataset.train_x, dataset.train_y, script_args.batch_size
 
     train_one_epoch(state, x, y, bs)  # warm-up: graph building, memory planning
     full = train_one_epoch(state, x, y, bs)["epoch_time"]
-    n_steps = script.total_updates(script_args, dataset, [mx.cpu()]) // script_args.epochs
+    n_steps = num_batches(x.shape[0], bs)
 
     # The same steps on batches gathered beforehand, without the loss and accuracy tallies.
     ready = list(batches(x, y, bs, state.rng))

@@ -203,7 +203,9 @@ def export(net, path, meta, sample):
     finally:
         if fused:
             net.fuse_bn_relu(True)
-    record = dict(meta, format=FORMAT, batch_statistics=True,
+    import models
+
+    record = dict(meta, format=FORMAT, batch_statistics=models.uses_batch_statistics(meta["model"]),
                   symbol=os.path.basename(path) + "-symbol.json",
                   params=os.path.basename(path) + "-0000.params")
     _write_json_atomically(path + "-meta.json", record)
@@ -233,14 +235,15 @@ def load_features(path, net):
 
     The output layer is left as initialised: fine-tuning gives it the new number of classes.
     """
-    from models import SpecResNet
+    import models
 
     kind, prefix, epoch = locate(path)
     if kind == "export":
         saved = {_unprefixed(k.split(":", 1)[1]): v
                  for k, v in mx.nd.load(path + "-0000.params").items()}
     else:
-        source = SpecResNet(read(prefix, epoch)["num_classes"])
+        record = read(prefix, epoch)
+        source = models.build(record["model"], record["num_classes"])
         source.load_parameters(paths(prefix, epoch)["params"])
         saved = {_unprefixed(p.name): p.data() for p in source.collect_params().values()}
     for param in net.features.collect_params().values():

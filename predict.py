@@ -30,7 +30,7 @@ import checkpoint  # noqa: E402
 from data import CLASS_NAMES, DataError, load_cifar10  # noqa: E402
 from data.cifar10 import RECORD_BYTES  # noqa: E402
 from data.pipeline import eval_order, normalize, select_classes  # noqa: E402
-from models import SpecResNet, can_fuse_bn_relu  # noqa: E402
+import models  # noqa: E402
 
 
 def load_model(path, ctx):
@@ -45,20 +45,23 @@ def load_model(path, ctx):
                                                ctx=ctx)
         return net, meta
     meta = checkpoint.read(prefix, epoch)
-    net = SpecResNet(meta["num_classes"], fuse_bn_relu=can_fuse_bn_relu([ctx]))
+    meta["batch_statistics"] = models.uses_batch_statistics(meta["model"])
+    net = models.build(meta["model"], meta["num_classes"], [ctx])
     net.load_parameters(checkpoint.paths(prefix, epoch)["params"], ctx=ctx)
+    net.hybridize(static_alloc=True, static_shape=True)
     return net, meta
 
 
-def probabilities(net, images, batch_size, ctx):
+def probabilities(net, images, batch_size, ctx, batch_statistics=True):
     """Softmax of the network's logits for normalised float32 NCHW images, batch by batch.
 
-    Always in train mode: the graph's BatchNorm must use batch statistics (in predict mode an
-    exported graph would use its stored 0/1 moving statistics and not normalise at all). Nothing
-    is recorded, so nothing in the model changes.
+    batch_statistics (the spec'd network): in train mode, since the graph's BatchNorm must use
+    batch statistics (in predict mode an exported graph would use its stored 0/1 moving
+    statistics and not normalise at all). Nothing is recorded, so nothing in the model changes.
+    Otherwise (GluonCV's networks) in predict mode, with their running statistics.
     """
     out = []
-    with autograd.train_mode():
+    with (autograd.train_mode() if batch_statistics else autograd.predict_mode()):
         for start in range(0, len(images), batch_size):
             x = mx.nd.array(images[start:start + batch_size], ctx=ctx)
             out.append(mx.nd.softmax(net(x)).asnumpy())
@@ -94,11 +97,15 @@ def model_normalize(images, meta):
 
 def predict_test_set(net, meta, args, ctx):
     """Predicts the test set of the model's classes in the order training evaluated it."""
+    if not set(meta["class_names"]) <= set(CLASS_NAMES):
+        raise DataError("this model's classes (%s) are not CIFAR-10's: --data-dir predicts a "
+                        "CIFAR-10 test set; give image files instead" % ", ".join(meta["class_names"]))
     classes = [CLASS_NAMES.index(name) for name in meta["class_names"]]
     _, _, test_x, test_y = load_cifar10(args.data_dir, progress=False)
     test_x, test_y = select_classes(test_x, test_y, classes)
     order = eval_order(len(test_y))
-    predicted = probabilities(net, model_normalize(test_x[order], meta), args.batch_size, ctx).argmax(axis=1)
+    predicted = probabilities(net, model_normalize(test_x[order], meta), args.batch_size, ctx,
+                              meta["batch_statistics"]).argmax(axis=1)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write("".join("%d\n" % p for p in predicted))
@@ -127,7 +134,8 @@ def main(argv=None):
             predict_test_set(net, meta, args, ctx)
             return 0
         images, names = read_images(args.inputs)
-        probs = probabilities(net, model_normalize(images, meta), args.batch_size, ctx)
+        probs = probabilities(net, model_normalize(images, meta), args.batch_size, ctx,
+                              meta["batch_statistics"])
     except (checkpoint.CheckpointError, DataError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1

@@ -163,3 +163,13 @@ class RunLog:
         if archives and not self.comet.online:
             print("Comet: this run is saved offline; upload it with:\n  comet upload %s"
                   % " ".join(archives), file=sys.stderr)
+
+
+class SilentLog:
+    """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job."""
+
+    def log_epoch(self, record, step):
+        pass
+
+    def finish(self, confusion, class_names, model_summary):
+        pass

@@ -7,11 +7,13 @@
 Prints one JSON line per epoch on stdout; messages and the progress bar go to stderr.
 """
 import argparse
+import functools
 import os
 import platform
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from importlib import metadata
 
 if not (3, 8) <= sys.version_info[:2] <= (3, 11):
@@ -30,15 +32,16 @@ except OSError as e:  # mxnet-cu112 without the CUDA 11 libraries it links
              "install mxnet==1.9.1 instead." % e)
 import numpy as np  # noqa: E402
 
-from data import (CLASS_NAMES, DataError, default_data_dir, load_cifar10, num_batches,  # noqa: E402
-                  parse_classes, prepare)
+from data import (CLASS_NAMES, DataError, augment, default_data_dir, list_folder,  # noqa: E402
+                  load_cifar10, load_image_folder, load_records, num_batches, parse_classes,
+                  prepare, record_classes)
 from data.cifar10 import URL  # noqa: E402
-from models import SpecResNet, can_fuse_bn_relu  # noqa: E402
+import distributed  # noqa: E402
+import models  # noqa: E402
 import checkpoint  # noqa: E402
-from tracking import CometRun, RunLog, comet_disabled  # noqa: E402
-from training import LinearDecay, TrainState, confusion_matrix, fit, make_trainer  # noqa: E402
-
-MODEL_NAME = "spec-resnet"
+from tracking import CometRun, RunLog, SilentLog, comet_disabled  # noqa: E402
+from schedules import make_schedule  # noqa: E402
+from training import Speedometer, TrainState, confusion_matrix, fit, make_trainer  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------
@@ -58,11 +61,14 @@ def _non_negative_int(text):
     return value
 
 
-def _classes(text):
+def _epoch_list(text):
     try:
-        return parse_classes(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+        epochs = [int(e) for e in text.split(",") if e.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected epochs like 100,150, got %r" % text)
+    if any(e < 1 for e in epochs):
+        raise argparse.ArgumentTypeError("epochs must be at least 1, got %r" % text)
+    return sorted(epochs)
 
 
 def add_data_args(parser):
@@ -73,33 +79,66 @@ def add_data_args(parser):
     group.add_argument("--data-url", default=URL,
                        help="where to download cifar-10-binary.tar.gz from (a mirror must serve "
                             "the identical file: its md5 is checked)")
-    group.add_argument("--classes", type=_classes, default="all",
+    group.add_argument("--classes", default="all",
                        help="comma-separated class indices or names to train on, relabelled 0..k-1 "
-                            "in the order given; the spec's task is 0,1 (%s)"
+                            "in the order given; the spec's task is 0,1 (CIFAR-10: %s)"
                             % ", ".join("%d=%s" % c for c in enumerate(CLASS_NAMES)))
+    own = group.add_mutually_exclusive_group()
+    own.add_argument("--image-folder", default=None, metavar="ROOT",
+                     help="train on your images instead: ROOT/train/<class>/*.png|jpg and "
+                          "ROOT/test/<class>/..., classes in sorted order, resized to 32x32")
+    own.add_argument("--rec-prefix", default=None, metavar="PREFIX",
+                     help="train on RecordIO files packed by pack_images.py: PREFIX_train.rec, "
+                          "PREFIX_test.rec (with .idx) and PREFIX_classes.txt")
 
 
 def add_training_args(parser):
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training set")
     group.add_argument("--batch-size", type=_positive_int, default=128,
-                       help="images per update, split across all devices (also the evaluation "
-                            "batch: the network normalises with batch statistics)")
+                       help="images per update and worker, split across its devices (also the "
+                            "evaluation batch: the network normalises with batch statistics); a "
+                            "dist_sync update averages the batches of all workers")
     group.add_argument("--lr", type=float, default=0.1,
-                       help="initial learning rate; it decays linearly to 0 over the whole run, "
-                            "updated every iteration")
-    group.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (not Nesterov)")
+                       help="initial learning rate (after any warmup), updated every iteration")
+    group.add_argument("--momentum", type=float, default=0.9, help="momentum of sgd or nag")
     group.add_argument("--seed", type=int, default=42,
                        help="seeds initialisation and shuffling; the same seed repeats a CPU run")
+
+
+def add_recipe_args(parser):
+    group = parser.add_argument_group(
+        "model and recipe", "the defaults are the spec's network and procedure; GluonCV's CIFAR "
+        "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
+        "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
+    group.add_argument("--model", default="spec",
+                       help="'spec' (the spec'd network) or a GluonCV model zoo name such as "
+                            "cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
+    group.add_argument("--optimizer", default="sgd", choices=("sgd", "nag"),
+                       help="sgd: plain momentum; nag: Nesterov momentum")
+    group.add_argument("--wd", type=float, default=0.0, help="weight decay")
+    group.add_argument("--lr-mode", default="linear", choices=("linear", "step"),
+                       help="linear: to 0 at the end of the run; step: x --lr-factor at each "
+                            "--lr-decay-epoch")
+    group.add_argument("--lr-factor", type=float, default=0.1, help="step mode: the factor")
+    group.add_argument("--lr-decay-epoch", type=_epoch_list, default=[], metavar="E1,E2",
+                       help="step mode: the epochs at whose start the rate is multiplied")
+    group.add_argument("--warmup-epochs", type=_non_negative_int, default=0,
+                       help="epochs of linear warmup from 0 to --lr before the schedule")
+    group.add_argument("--augment", action="store_true",
+                       help="pad 4 pixels, random 32x32 crop and random horizontal flip of every "
+                            "training image (GluonCV's CIFAR augmentation)")
 
 
 def add_device_args(parser):
     group = parser.add_argument_group("devices")
     group.add_argument("--num-gpus", type=_non_negative_int, default=0,
                        help="train on GPUs 0..N-1 (the batch is split across them); 0 trains on the CPU")
-    group.add_argument("--kv-store", default="device", choices=("device", "local"),
-                       help="how gradients of several devices are summed: 'device' on the GPUs, "
-                            "'local' on the CPU (unused on one device)")
+    group.add_argument("--kv-store", default="device", choices=distributed.KVSTORES,
+                       help="how gradients are summed: over the GPUs of this machine 'device' "
+                            "(on the GPUs), 'nccl' or 'local' (on the CPU), unused on one device; "
+                            "dist_* for several worker processes started by launch.py, each "
+                            "training on its shard of the data")
 
 
 def add_checkpoint_args(parser):
@@ -123,6 +162,9 @@ def add_checkpoint_args(parser):
 
 def add_output_args(parser):
     group = parser.add_argument_group("output and tracking")
+    group.add_argument("--log-interval", type=_positive_int, default=None, metavar="K",
+                       help="every K batches print images/s and the running train loss on "
+                            "stderr (MXNet's Speedometer; each report waits for the device)")
     group.add_argument("--quiet", action="store_true",
                        help="no progress bar or messages on stderr (the JSON lines stay)")
     group.add_argument("--run-name", default=None,
@@ -143,6 +185,7 @@ def build_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_data_args(parser)
     add_training_args(parser)
+    add_recipe_args(parser)
     add_device_args(parser)
     add_checkpoint_args(parser)
     add_output_args(parser)
@@ -169,31 +212,42 @@ def make_contexts(num_gpus):
     return [mx.gpu(i) for i in range(num_gpus)]
 
 
-def build_state(args, dataset, ctx):
+def build_state(args, dataset, ctx, workers):
     """Seeded, initialised, hybridized network and its Trainer."""
     mx.random.seed(args.seed, ctx="all")
-    net = SpecResNet(num_classes=dataset.num_classes, fuse_bn_relu=can_fuse_bn_relu(ctx))
-    net.initialize(ctx=ctx)
+    net = models.build(args.model, dataset.num_classes, ctx)
+    models.initialize(net, args.model, ctx)
     if args.finetune:
         checkpoint.load_features(args.finetune, net)
         if args.freeze_features:
             net.features.collect_params().setattr("grad_req", "null")
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, args.lr, args.momentum, total_updates(args, dataset, ctx),
-                           kvstore=args.kv_store)
-    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(args.seed))
+    trainer = make_trainer(net, args.lr, args.momentum, kvstore=workers.kvstore,
+                           update_on_kvstore=workers.update_on_kvstore, optimizer=args.optimizer,
+                           wd=args.wd, schedule=schedule(args, dataset, ctx, workers))
+    distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), workers)
+    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(args.seed),
+                      images_per_update=workers.images_per_update, drop_last=workers.asynchronous,
+                      augment=(functools.partial(augment, mean=dataset.mean, std=dataset.std)
+                               if args.augment else None))
 
 
-def total_updates(args, dataset, ctx):
-    return args.epochs * num_batches(dataset.train_x.shape[0], args.batch_size, min_size=len(ctx))
+def schedule(args, dataset, ctx, workers):
+    """The run's LR schedule, counted in updates as the optimizer counts them (on the servers for
+    dist_async)."""
+    steps = num_batches(dataset.train_x.shape[0], args.batch_size, min_size=len(ctx),
+                        drop_last=workers.asynchronous)
+    return make_schedule(args.lr_mode, args.lr, args.epochs, steps * workers.updates_per_step,
+                         args.lr_factor, args.lr_decay_epoch, args.warmup_epochs)
 
 
-def classes_tag(classes):
-    return "all" if classes == list(range(len(CLASS_NAMES))) else "-".join(map(str, classes))
+def classes_tag(classes, source):
+    return "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
 
 
-def default_run_name(classes):
-    return "%s_c%s_%s" % (MODEL_NAME, classes_tag(classes), time.strftime("%Y%m%d-%H%M%S"))
+def default_run_name(args, source):
+    return "%s_c%s_%s" % (models.record_name(args.model), classes_tag(args.classes, source),
+                          time.strftime("%Y%m%d-%H%M%S"))
 
 
 def make_run_dir(path):
@@ -215,16 +269,21 @@ def _version(distribution):
         return "not installed"
 
 
-def run_config(args, ctx, dataset, run_name):
+def run_config(args, ctx, dataset, run_name, workers, source):
     """Every effective setting of the run, and what it ran on (never any secret)."""
     config = {k: v for k, v in vars(args).items() if k not in ("quiet",)}
     config.update({
-        "run_name": run_name, "model": MODEL_NAME, "dataset": "cifar10",
+        "run_name": run_name, "model": models.record_name(args.model), "dataset": source.name,
+        "classes_tag": classes_tag(args.classes, source),
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,
         "train_images": dataset.train_x.shape[0], "test_images": dataset.test_x.shape[0],
-        "optimizer": "sgd", "nesterov": False, "weight_decay": 0.0, "lr_schedule": "linear-to-zero",
+        "nesterov": args.optimizer == "nag", "weight_decay": args.wd,
+        "lr_schedule": ("linear-to-zero" if args.lr_mode == "linear" else "step")
+        + (" after %d warmup epochs" % args.warmup_epochs if args.warmup_epochs else ""),
         "device": "gpu" if args.num_gpus else "cpu", "contexts": [str(c) for c in ctx],
-        "num_devices": len(ctx), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "num_devices": len(ctx), "num_workers": workers.num_workers,
+        "global_batch_size": args.batch_size * workers.images_per_update,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "mean": dataset.mean.tolist(), "std": dataset.std.tolist(),
         "version_mxnet": mx.__version__, "version_gluoncv": _version("gluoncv"),
         "version_numpy": np.__version__, "version_comet_ml": _version("comet_ml"),
@@ -237,14 +296,73 @@ def open_run_log(args, config, run_dir):
     comet = None
     if not comet_disabled(args.no_comet):
         params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in config.items()}
-        tags = [config["model"], "cifar10", "classes-" + classes_tag(args.classes),
+        tags = [config["model"], config["dataset"], "classes-" + config["classes_tag"],
                 config["device"], "devices-%d" % config["num_devices"]]
         comet = CometRun(config["run_name"], args.comet_project, args.comet_workspace,
                          os.path.join(run_dir, "comet"), params, tags)
     return RunLog(run_dir, config, comet)
 
 
-def read_resume_point(args, parser):
+def check_devices(args, parser):
+    """The contexts and the Workers of this process; exits with a usage error if they cannot be."""
+    if args.kv_store == "nccl" and args.num_gpus == 0:
+        parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
+    if args.kv_store == "dist_async" and args.model_prefix:
+        parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
+                     "cannot be saved: checkpoints (--model-prefix) need dist_sync")
+    try:
+        ctx = make_contexts(args.num_gpus)
+        return ctx, distributed.connect(args.kv_store, os.environ)
+    except (ValueError, distributed.LaunchError) as e:
+        parser.error(str(e))
+
+
+@dataclass
+class DataSource:
+    """The data the flags name, listed but not yet loaded."""
+    name: str  # recorded in the config and as a Comet tag
+    class_names: list
+    load: object  # () -> (train_x, train_y, test_x, test_y): uint8 NCHW images, int labels
+
+
+def open_source(args):
+    """CIFAR-10 (the default), an image folder or packed records. Raises DataError."""
+    if args.image_folder:
+        names, _ = list_folder(args.image_folder)
+        return DataSource("image-folder", names, functools.partial(load_image_folder, args.image_folder))
+    if args.rec_prefix:
+        return DataSource("recordio", record_classes(args.rec_prefix),
+                          functools.partial(load_records, args.rec_prefix))
+    return DataSource("cifar10", list(CLASS_NAMES),
+                      functools.partial(load_cifar10, args.data_dir, url=args.data_url,
+                                        progress=not args.quiet))
+
+
+def resolve_classes(args, parser, source):
+    """--classes as indices into the source's classes; a usage error if it names others."""
+    try:
+        args.classes = parse_classes(args.classes, source.class_names)
+    except ValueError as e:
+        parser.error("argument --classes: %s" % e)
+
+
+def check_recipe(args, parser):
+    """Usage errors of the model and schedule flags, before any data work."""
+    if args.lr_mode == "step" and not args.lr_decay_epoch:
+        parser.error("--lr-mode step needs --lr-decay-epoch, e.g. --lr-decay-epoch 100,150")
+    if args.lr_mode == "linear" and args.lr_decay_epoch:
+        parser.error("--lr-decay-epoch goes with --lr-mode step")
+    if args.warmup_epochs >= args.epochs:
+        parser.error("--warmup-epochs %d leaves no epoch to train after it with --epochs %d"
+                     % (args.warmup_epochs, args.epochs))
+    if not models.is_spec(args.model):
+        try:
+            models.build(args.model, 10)
+        except ValueError as e:
+            parser.error(str(e))
+
+
+def read_resume_point(args, parser, source):
     """The record of the checkpoint to resume from (None for a fresh run); checked before data work."""
     if args.freeze_features and not args.finetune:
         parser.error("--freeze-features goes with --finetune")
@@ -258,24 +376,27 @@ def read_resume_point(args, parser):
         parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
                      % (args.load_epoch, args.epochs))
     record = checkpoint.read(args.model_prefix, args.load_epoch)
-    if record["model"] != MODEL_NAME or record["class_names"] != [CLASS_NAMES[c] for c in args.classes]:
+    model = models.record_name(args.model)
+    names = [source.class_names[c] for c in args.classes]
+    if record["model"] != model or record["class_names"] != names:
         raise checkpoint.CheckpointError(
             "%s-%04d holds %s for classes %s; this run is %s for classes %s (--classes)"
             % (args.model_prefix, args.load_epoch, record["model"], ",".join(record["class_names"]),
-               MODEL_NAME, ",".join(CLASS_NAMES[c] for c in args.classes)))
+               model, ",".join(names)))
     return record
 
 
-def resume(args, state, record, total_updates):
+def resume(args, state, record, run_schedule):
     checkpoint.restore(args.model_prefix, record, state)
-    # The saved optimizer brings its own schedule; the line is the same unless --lr or --epochs
-    # changed (two-stage training), and continues from the saved update count either way.
-    state.trainer.optimizer.lr_scheduler = LinearDecay(total_updates, base_lr=args.lr)
+    # The saved optimizer brings its own schedule; the curve is the same unless --lr, --epochs or
+    # another schedule flag changed (two-stage training), and continues from the saved update
+    # count either way.
+    state.trainer.optimizer.lr_scheduler = run_schedule
 
 
 def model_meta(dataset, config):
     """What a checkpoint or an export needs beside the weights."""
-    return {"model": MODEL_NAME, "num_classes": dataset.num_classes,
+    return {"model": config["model"], "num_classes": dataset.num_classes,
             "class_names": dataset.class_names, "mean": dataset.mean.tolist(),
             "std": dataset.std.tolist(), "config": config}
 
@@ -300,7 +421,9 @@ def interrupted_message(args, epochs_done):
                       "--load-epoch %d." % (args.model_prefix, saved, saved))
 
 
-def finish_run(args, state, dataset, run_log):
+def finish_run(args, state, dataset, run_log, workers):
+    if not workers.chief:
+        return
     confusion = confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
                                  args.batch_size, dataset.num_classes)
     run_log.finish(confusion, dataset.class_names, str(state.net))
@@ -311,42 +434,53 @@ def say(args, message):
         print(message, file=sys.stderr, flush=True)
 
 
+def open_outputs(args, ctx, dataset, workers, source):
+    """(config, run log, saver): the run folder, Comet and checkpoints, written by rank 0 only."""
+    if not workers.chief:
+        return None, SilentLog(), None
+    run_name = args.run_name or default_run_name(args, source)
+    run_dir = make_run_dir(args.output_dir or os.path.join("runs", run_name))
+    say(args, "training on %s%s: %d training / %d test images of %d classes (%s); run folder %s"
+        % (", ".join(map(str, ctx)),
+           " x %d workers" % workers.num_workers if workers.distributed else "",
+           dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
+           ", ".join(dataset.class_names), run_dir))
+    config = run_config(args, ctx, dataset, run_name, workers, source)
+    return config, open_run_log(args, config, run_dir), make_saver(args, dataset, config)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_recipe(args, parser)
+    ctx, workers = check_devices(args, parser)
+    if not workers.chief:
+        args.quiet = True
     try:
-        ctx = make_contexts(args.num_gpus)
-    except ValueError as e:
-        parser.error(str(e))
-    try:
-        resume_point = read_resume_point(args, parser)
-        raw = load_cifar10(args.data_dir, url=args.data_url, progress=not args.quiet)
-        dataset = prepare(*raw, classes=args.classes, class_names=CLASS_NAMES)
-        state = build_state(args, dataset, ctx)
+        source = open_source(args)
+        resolve_classes(args, parser, source)
+        resume_point = read_resume_point(args, parser, source)
+        dataset = distributed.shard(prepare(*source.load(), classes=args.classes,
+                                            class_names=source.class_names), workers)
+        state = build_state(args, dataset, ctx, workers)
     except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    run_name = args.run_name or default_run_name(args.classes)
-    run_dir = make_run_dir(args.output_dir or os.path.join("runs", run_name))
-    say(args, "training on %s: %d training / %d test images of %d classes (%s); run folder %s"
-        % (", ".join(map(str, ctx)), dataset.train_x.shape[0], dataset.test_x.shape[0],
-           dataset.num_classes, ", ".join(dataset.class_names), run_dir))
-    config = run_config(args, ctx, dataset, run_name)
-    run_log = open_run_log(args, config, run_dir)
+    config, run_log, saver = open_outputs(args, ctx, dataset, workers, source)
     if resume_point is not None:
-        resume(args, state, resume_point, total_updates(args, dataset, ctx))
-    saver = make_saver(args, dataset, config)
+        resume(args, state, resume_point, schedule(args, dataset, ctx, workers))
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        fit(state, dataset, args.epochs, args.batch_size, run_log, saver, show_progress=not args.quiet)
+        fit(state, dataset, args.epochs, args.batch_size, run_log, saver, show_progress=not args.quiet,
+            speedometer=Speedometer(args.log_interval) if args.log_interval and workers.chief else None)
     except KeyboardInterrupt:
         if saver is not None:
             saver.publish_pending()
         print(interrupted_message(args, state.epoch), file=sys.stderr)
         return 130
     finally:
-        finish_run(args, state, dataset, run_log)
-    if args.export:
+        finish_run(args, state, dataset, run_log, workers)
+    if args.export and workers.chief:
         say(args, "exported to %s" % checkpoint.export(state.net, args.export, model_meta(dataset, config),
                                                                sample=dataset.test_x[:2].as_in_context(ctx[0])))
     return 0

@@ -15,26 +15,7 @@ from mxnet import autograd, gluon
 from tqdm import tqdm
 
 from data import batches
-
-
-class LinearDecay(mx.lr_scheduler.LRScheduler):
-    """lr = base_lr * (1 - progress), progress = updates done / total_updates.
-
-    A function of the update count alone: MXNet's optimizer calls it with num_update = 1 for the
-    first update, so update k (1-based) uses base_lr * (1 - (k - 1) / total_updates). The last
-    update uses base_lr / total_updates and the rate after it is 0. A resumed Trainer whose
-    optimizer starts at begin_num_update continues the same line.
-    """
-
-    def __init__(self, total_updates, base_lr=0.1):
-        super().__init__(base_lr=base_lr)
-        if total_updates < 1:
-            raise ValueError("total_updates must be at least 1, got %r" % total_updates)
-        self.total_updates = total_updates
-
-    def __call__(self, num_update):
-        progress = min(max(num_update - 1, 0), self.total_updates) / self.total_updates
-        return self.base_lr * (1.0 - progress)
+from schedules import LinearDecay
 
 
 @dataclass
@@ -45,21 +26,30 @@ class TrainState:
     ctx: list
     rng: np.random.RandomState  # shuffles the training set
     epoch: int = 0  # epochs completed
+    images_per_update: int = 1  # workers whose batches one update averages (dist_sync: all)
+    drop_last: bool = False  # equal batches only (dist_async: the servers' scale is fixed)
+    augment: object = None  # augment(batch, rng=...) -> batch, e.g. data.augment with mean and std
     loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
 
 
-def make_trainer(net, lr, momentum, total_updates, kvstore="device"):
-    """Plain SGD with momentum (not Nesterov), no weight decay, linear decay to 0.
+def make_trainer(net, lr, momentum, total_updates=None, kvstore="device", update_on_kvstore=None,
+                 optimizer="sgd", wd=0.0, schedule=None):
+    """The Trainer. Defaults: the spec's plain SGD with momentum, no weight decay, and a learning
+    rate decaying linearly to 0 over total_updates (schedule replaces that; lr is its base).
 
-    kvstore: with several contexts the Trainer must aggregate gradients through a kvstore
-    ('device' or 'local'); with kvstore=None each copy would update from its own gradient and
-    the copies would silently drift apart.
+    optimizer: 'sgd' or 'nag' (Nesterov momentum). kvstore: with several contexts the Trainer
+    must aggregate gradients through a kvstore ('device' or 'local'); with kvstore=None each copy
+    would update from its own gradient and the copies would silently drift apart. A dist kvstore
+    is passed as the created object. update_on_kvstore=False keeps the optimizer in the worker
+    (synchronous dist kvstores: the update, its state and schedule stay local and identical in
+    every worker, and checkpoints can save them); None lets MXNet choose.
     """
+    if schedule is None:
+        schedule = LinearDecay(total_updates, base_lr=lr)
     return gluon.Trainer(
-        net.collect_params(), "sgd",
-        {"learning_rate": lr, "momentum": momentum, "wd": 0.0,
-         "lr_scheduler": LinearDecay(total_updates, base_lr=lr)},
-        kvstore=kvstore)
+        net.collect_params(), optimizer,
+        {"learning_rate": lr, "momentum": momentum, "wd": wd, "lr_scheduler": schedule},
+        kvstore=kvstore, update_on_kvstore=update_on_kvstore)
 
 
 def split(x, y, ctx):
@@ -86,21 +76,55 @@ def _read(accumulators):
     return float(sum(a.asscalar() for a in accumulators))
 
 
-def train_one_epoch(state, x, y, batch_size, progress=None):
+class Speedometer:
+    """Every `interval` batches: images per second since the last report and the epoch's running
+    training loss, on stderr (MXNet's Speedometer). Reading the loss waits for the device, so
+    this is one sync per report; without it the loop has none until the epoch ends.
+    """
+
+    def __init__(self, interval, stream=None):
+        self.interval = interval
+        self.stream = stream or sys.stderr
+        self.epoch, self.last_time, self.last_seen = 0, 0.0, 0
+
+    def start(self, epoch):
+        self.epoch, self.last_time, self.last_seen = epoch, time.time(), 0
+
+    def after_batch(self, batch, seen, totals):
+        """batch: 0-based index in the epoch; seen: images trained on so far in the epoch."""
+        if (batch + 1) % self.interval:
+            return
+        loss = _read(totals["loss"]) / seen
+        now = time.time()
+        speed = (seen - self.last_seen) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_seen = now, seen
+        print("epoch %d batch %d: %.1f images/s, train_loss %.6f"
+              % (self.epoch, batch + 1, speed, loss), file=self.stream, flush=True)
+
+
+def train_one_epoch(state, x, y, batch_size, progress=None, speedometer=None):
     """Trains one pass over (x, y) in a fresh random order. Returns the epoch's metrics."""
     totals = _zeros(state.ctx)
-    start = time.time()
-    for data, label in batches(x, y, batch_size, state.rng, min_size=len(state.ctx)):
+    start, n = time.time(), 0
+    if speedometer is not None:
+        speedometer.start(state.epoch)
+    for i, (data, label) in enumerate(batches(x, y, batch_size, state.rng, min_size=len(state.ctx),
+                               drop_last=state.drop_last)):
+        if state.augment is not None:
+            data = state.augment(data, rng=state.rng)
         xs, ys = split(data, label, state.ctx)
         with autograd.record():
             outputs = [state.net(part) for part in xs]
             losses = [state.loss_fn(out, lab) for out, lab in zip(outputs, ys)]
         autograd.backward(losses)
-        state.trainer.step(data.shape[0])  # gradients are sums over the batch: this makes a mean
+        # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
+        state.trainer.step(data.shape[0] * state.images_per_update)
         _tally(totals, outputs, ys, losses)
+        n += data.shape[0]
         if progress is not None:
             progress.update(data.shape[0])
-    n = x.shape[0]
+        if speedometer is not None:
+            speedometer.after_batch(i, n, totals)
     loss, correct = _read(totals["loss"]), _read(totals["correct"])  # the epoch's only sync
     seconds = time.time() - start
     state.epoch += 1
@@ -120,12 +144,12 @@ def evaluate(net, x, y, ctx, batch_size):
     return {"test_acc": _read(totals["correct"]) / x.shape[0]}
 
 
-def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False):
+def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, speedometer=None):
     """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch."""
     start = time.time()
     while state.epoch < epochs:
         with _progress_bar(data.train_x.shape[0], state.epoch, epochs, show_progress) as bar:
-            train = train_one_epoch(state, data.train_x, data.train_y, batch_size, bar)
+            train = train_one_epoch(state, data.train_x, data.train_y, batch_size, bar, speedometer)
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
         run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
                           step=state.trainer.optimizer.num_update)

@@ -46,19 +46,22 @@ def default_data_dir():
     return os.path.join(home, "datasets", "cifar10")
 
 
-def parse_classes(text):
-    """'0,1' or 'airplane,automobile' -> [0, 1]; 'all' or '' -> all ten. Raises ValueError."""
+def parse_classes(text, names=CLASS_NAMES):
+    """'0,1' or 'airplane,automobile' -> [0, 1] (indices into names); 'all' or '' -> all of
+    them. Raises ValueError."""
+    names = [n.lower() for n in names]
     if text is None or text.strip().lower() in ("", "all"):
-        return list(range(len(CLASS_NAMES)))
+        return list(range(len(names)))
     classes = []
     for item in text.split(","):
         item = item.strip().lower()
-        if item in CLASS_NAMES:
-            index = CLASS_NAMES.index(item)
-        elif item.isdigit() and int(item) < len(CLASS_NAMES):
+        if item in names:
+            index = names.index(item)
+        elif item.isdigit() and int(item) < len(names):
             index = int(item)
         else:
-            raise ValueError("unknown class %r: use 0-9 or one of %s" % (item, ", ".join(CLASS_NAMES)))
+            raise ValueError("unknown class %r: use 0-%d or one of %s"
+                             % (item, len(names) - 1, ", ".join(names)))
         if index in classes:
             raise ValueError("class %r is listed twice" % item)
         classes.append(index)

@@ -10,6 +10,7 @@ import mxnet as mx
 import numpy as np
 
 EVAL_ORDER_SEED = 0  # fixed order of the test set, the same for every run (see prepare)
+PAD = 4  # pixels of zero padding per side before the random crop (GluonCV's CIFAR recipe)
 
 
 @dataclass
@@ -84,32 +85,60 @@ def prepare(train_x, train_y, test_x, test_y, classes, class_names):
         class_names=[class_names[c] for c in classes], mean=mean, std=std)
 
 
-def batch_bounds(n, batch_size, min_size=1):
+def batch_bounds(n, batch_size, min_size=1, drop_last=False):
     """(start, stop) of each batch: batch_size images each, the last one smaller.
 
     A remainder of fewer than min_size images joins the batch before it instead: with several
-    devices every device needs at least one image of every batch.
+    devices every device needs at least one image of every batch. drop_last leaves the
+    remainder out (asynchronous workers need equal batches; the shuffle changes what is left).
     """
+    if drop_last and n >= batch_size:
+        n -= n % batch_size
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] < min_size:
         starts.pop()
     return list(zip(starts, starts[1:] + [n]))
 
 
-def num_batches(n, batch_size, min_size=1):
-    return len(batch_bounds(n, batch_size, min_size))
+def num_batches(n, batch_size, min_size=1, drop_last=False):
+    return len(batch_bounds(n, batch_size, min_size, drop_last))
 
 
-def batches(x, y, batch_size, rng=None, min_size=1):
+def batches(x, y, batch_size, rng=None, min_size=1, drop_last=False):
     """Yields (x, y) batches covering every example once; shuffled when rng is given.
 
     The last batch is smaller when batch_size does not divide the data: it is kept, as in the
-    spec's reference, so every image is seen every epoch.
+    spec's reference, so every image is seen every epoch (unless drop_last).
     """
     order = rng.permutation(x.shape[0]) if rng is not None else None
-    for start, stop in batch_bounds(x.shape[0], batch_size, min_size):
+    for start, stop in batch_bounds(x.shape[0], batch_size, min_size, drop_last):
         if order is None:
             yield x[start:stop], y[start:stop]
         else:
             index = mx.nd.array(order[start:stop], dtype=np.int32)
             yield mx.nd.take(x, index), mx.nd.take(y, index)
+
+
+def augment(x, mean, std, rng):
+    """GluonCV's CIFAR training augmentation for a batch of normalised NCHW images, each image
+    drawn on its own: pad PAD black pixels per side, crop a random window of the original size,
+    flip it horizontally with probability 1/2.
+
+    The same as gluoncv.data.transforms.RandomCrop(32, pad=4) and Gluon's RandomFlipLeftRight
+    before ToTensor and Normalize, done as one gather over the batch: those per-image transforms
+    cost 0.9 ms an image here, half as much again as training on it. Black (pixel 0) is
+    -mean/std after normalisation. rng: numpy RandomState (the run's shuffling RNG).
+    """
+    n, c, h, w = x.shape
+    black = mx.nd.array((-mean / std).reshape(1, c, 1, 1), ctx=x.context)
+    padded = mx.nd.pad(x - black, mode="constant", constant_value=0,
+                       pad_width=(0, 0, 0, 0, PAD, PAD, PAD, PAD))
+    top, left = rng.randint(0, 2 * PAD + 1, size=n), rng.randint(0, 2 * PAD + 1, size=n)
+    flip = rng.rand(n) < 0.5
+    rows = top[:, None] + np.arange(h)
+    cols = left[:, None] + np.where(flip[:, None], np.arange(w)[::-1], np.arange(w))
+    hp, wp = h + 2 * PAD, w + 2 * PAD
+    index = (((np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * hp
+              + rows[:, None, :, None]) * wp + cols[:, None, None, :])
+    crops = mx.nd.take(padded.reshape((-1,)), mx.nd.array(index.ravel(), ctx=x.context, dtype=np.int32))
+    return crops.reshape((n, c, h, w)) + black

@@ -1,11 +1,13 @@
 """The training step on several contexts, an epoch and its metrics, evaluation."""
+import io
+
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
 from models import SpecResNet
-from training import TrainState, evaluate, make_trainer, train_one_epoch
+from training import Speedometer, TrainState, evaluate, make_trainer, train_one_epoch
 
 TWO_CPUS = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
 
@@ -105,3 +107,25 @@ def test_a_remainder_smaller_than_the_number_of_devices_joins_the_previous_batch
     train_one_epoch(state, x, y, batch_size=3)  # 3 + 3 + 1: the 1 image joins the second batch
     assert state.trainer.optimizer.num_update == 2
     assert copies_differ(state.net) == 0.0
+
+
+def test_the_speedometer_reports_every_k_batches_with_the_running_loss():
+    x, y = learnable_batch(64)
+    state = make_state([mx.cpu()])
+    stream = io.StringIO()
+    metrics = train_one_epoch(state, x, y, batch_size=8, speedometer=Speedometer(4, stream))
+    lines = stream.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 0 batch 4", "epoch 0 batch 8"]
+    assert all(float(line.split()[4]) > 0 for line in lines)  # images/s
+    # After the last batch the running loss is the epoch's mean loss.
+    assert float(lines[-1].split()[-1]) == pytest.approx(metrics["train_loss"], abs=1e-6)
+    assert float(lines[0].split()[-1]) != pytest.approx(metrics["train_loss"], abs=1e-6)
+
+
+def test_drop_last_trains_on_whole_batches_only():
+    x, y = learnable_batch(40)
+    state = make_state([mx.cpu()])
+    state.drop_last = True
+    metrics = train_one_epoch(state, x, y, batch_size=16)  # 16 + 16; the 8 left over are dropped
+    assert state.trainer.optimizer.num_update == 2
+    assert round(metrics["train_acc"] * 32, 6) == round(metrics["train_acc"] * 32)

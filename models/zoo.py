@@ -1,0 +1,52 @@
+"""Networks by name: the spec'd network or any model of GluonCV's model zoo.
+
+    build("spec", 10)                  the spec'd SpecResNet
+    build("cifar_resnet20_v1", 10)     gluoncv.model_zoo.get_model(name, classes=10)
+
+GluonCV is imported only when one of its models is asked for (it is slow to import).
+"""
+import mxnet as mx
+
+from .spec_resnet import SpecResNet, can_fuse_bn_relu
+
+SPEC = "spec"
+SPEC_RECORD_NAME = "spec-resnet"  # the name checkpoints and exports of SpecResNet carry
+
+
+def record_name(name):
+    """The name a checkpoint or export records for --model name."""
+    return SPEC_RECORD_NAME if name in (SPEC, SPEC_RECORD_NAME) else name
+
+
+def is_spec(name):
+    return record_name(name) == SPEC_RECORD_NAME
+
+
+def uses_batch_statistics(name):
+    """True for the spec'd network, which normalises with each batch's statistics also in
+    evaluation; GluonCV's networks use their running statistics outside training."""
+    return is_spec(name)
+
+
+def build(name, num_classes, ctx=None):
+    """An uninitialised network. ctx: where it will run (the spec'd network fuses BatchNorm+ReLU
+    on oneDNN CPUs). Raises ValueError for a name GluonCV does not know."""
+    if is_spec(name):
+        return SpecResNet(num_classes, fuse_bn_relu=bool(ctx) and can_fuse_bn_relu(ctx))
+    from gluoncv import model_zoo
+
+    try:
+        return model_zoo.get_model(name, classes=num_classes)
+    except ValueError:
+        cifar = sorted(n for n in model_zoo.get_model_list() if n.startswith("cifar_"))
+        raise ValueError("--model %s: neither 'spec' nor a GluonCV model; its CIFAR models are %s"
+                         % (name, ", ".join(cifar))) from None
+
+
+def initialize(net, name, ctx):
+    """The spec'd network carries its own initialisers; GluonCV's are Xavier-initialised as in
+    GluonCV's CIFAR training script."""
+    if is_spec(name):
+        net.initialize(ctx=ctx)
+    else:
+        net.initialize(mx.init.Xavier(), ctx=ctx)
