@@ -27,8 +27,7 @@ import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 import checkpoint  # noqa: E402
-from data import CLASS_NAMES, DataError, load_cifar10  # noqa: E402
-from data.cifar10 import RECORD_BYTES  # noqa: E402
+from data import CIFAR10, LAYOUTS, DataError, class_names, fetch, load  # noqa: E402
 from data.pipeline import eval_order, normalize, select_classes  # noqa: E402
 import models  # noqa: E402
 
@@ -75,8 +74,8 @@ def read_images(paths):
 
     images, names = [], []
     for path in paths:
-        if path.endswith(".bin") and os.path.getsize(path) % RECORD_BYTES == 0:
-            raw = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD_BYTES)
+        if path.endswith(".bin") and os.path.getsize(path) % CIFAR10.record_bytes == 0:
+            raw = np.fromfile(path, dtype=np.uint8).reshape(-1, CIFAR10.record_bytes)
             images.extend(raw[:, 1:].reshape(-1, 3, 32, 32))
             names.extend("%s:%d" % (path, i) for i in range(len(raw)))
             continue
@@ -91,17 +90,28 @@ def read_images(paths):
 
 
 def model_normalize(images, meta):
-    """Normalises with the statistics the model was trained with, not those of the data at hand."""
+    """Normalises with the statistics the model was trained with, not those of the data at hand,
+    and takes the central crop a 28x28 network was evaluated on."""
+    size = meta.get("input_size", 32)
+    top = (images.shape[2] - size) // 2
+    images = images[:, :, top:top + size, top:top + size]
     return normalize(images, np.array(meta["mean"], dtype=np.float32), np.array(meta["std"], dtype=np.float32))
 
 
 def predict_test_set(net, meta, args, ctx):
     """Predicts the test set of the model's classes in the order training evaluated it."""
-    if not set(meta["class_names"]) <= set(CLASS_NAMES):
-        raise DataError("this model's classes (%s) are not CIFAR-10's: --data-dir predicts a "
-                        "CIFAR-10 test set; give image files instead" % ", ".join(meta["class_names"]))
-    classes = [CLASS_NAMES.index(name) for name in meta["class_names"]]
-    _, _, test_x, test_y = load_cifar10(args.data_dir, progress=False)
+    config = meta.get("config") or {}
+    layout = LAYOUTS.get(config.get("dataset", "cifar10"))
+    if layout is None:
+        raise DataError("this model was trained on %s, not CIFAR-10 or CIFAR-100: --data-dir "
+                        "predicts their test sets; give image files instead" % config["dataset"])
+    label = "coarse" if config.get("coarse_labels") else "fine"
+    names = class_names(layout, fetch(layout, args.data_dir, progress=False), label)
+    if not set(meta["class_names"]) <= set(names):
+        raise DataError("this model's classes (%s) are not among those of %s in %s"
+                        % (", ".join(meta["class_names"]), layout.title, args.data_dir))
+    classes = [names.index(name) for name in meta["class_names"]]
+    _, _, test_x, test_y = load(layout, args.data_dir, progress=False, label=label)
     test_x, test_y = select_classes(test_x, test_y, classes)
     order = eval_order(len(test_y))
     predicted = probabilities(net, model_normalize(test_x[order], meta), args.batch_size, ctx,
@@ -119,7 +129,8 @@ def main(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("model", help="an export PATH (PATH-meta.json) or a checkpoint PREFIX-NNNN")
     parser.add_argument("inputs", nargs="*", help="image files (PNG, JPEG, ...) or CIFAR-10 .bin files")
-    parser.add_argument("--data-dir", help="predict the test set of this CIFAR-10 folder instead")
+    parser.add_argument("--data-dir", help="predict the test set of this CIFAR-10 (or, for a model "
+                        "trained on it, CIFAR-100) folder instead")
     parser.add_argument("--out", default=os.path.join("results", "preds"),
                         help="with --data-dir: where to write one predicted label per line")
     parser.add_argument("--batch-size", type=int, default=128, help="images normalised together")

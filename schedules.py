@@ -62,13 +62,18 @@ class StepDecay(_Schedule):
 
 
 def make_schedule(mode, base_lr, epochs, updates_per_epoch, factor=0.1, decay_epochs=(),
-                  warmup_epochs=0):
-    """The schedule of a run in epochs: 'linear' (to 0 at the end) or 'step' (x factor at the
-    start of each epoch in decay_epochs), after warmup_epochs of linear warmup."""
+                  warmup_epochs=0, decay_period=0):
+    """The schedule of a run in epochs: 'linear' (to 0 at the end), 'step' (x factor at the
+    start of each epoch in decay_epochs, and of every decay_period-th epoch) or 'constant',
+    after warmup_epochs of linear warmup."""
+    if mode == "constant":
+        mode, decay_epochs = "step", ()
+    elif decay_period:
+        decay_epochs = sorted(set(decay_epochs) | set(range(decay_period, epochs, decay_period)))
     warmup = warmup_epochs * updates_per_epoch
     if mode == "linear":
         return LinearDecay(epochs * updates_per_epoch, base_lr, warmup)
     if mode == "step":
         return StepDecay([e * updates_per_epoch - warmup for e in decay_epochs], factor, base_lr,
                          warmup)
-    raise ValueError("unknown lr mode %r (linear or step)" % mode)
+    raise ValueError("unknown lr mode %r (linear, step or constant)" % mode)

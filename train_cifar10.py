@@ -13,7 +13,7 @@ import platform
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 
 if not (3, 8) <= sys.version_info[:2] <= (3, 11):
@@ -32,10 +32,9 @@ except OSError as e:  # mxnet-cu112 without the CUDA 11 libraries it links
              "install mxnet==1.9.1 instead." % e)
 import numpy as np  # noqa: E402
 
-from data import (CLASS_NAMES, DataError, augment, default_data_dir, list_folder,  # noqa: E402
-                  load_cifar10, load_image_folder, load_records, num_batches, parse_classes,
-                  prepare, record_classes)
-from data.cifar10 import URL  # noqa: E402
+from data import (CLASS_NAMES, LAYOUTS, DataError, augment, class_names,  # noqa: E402
+                  center_crop, default_data_dir, fetch, list_folder, load, load_image_folder,
+                  load_records, num_batches, parse_classes, prepare, record_classes)
 import distributed  # noqa: E402
 import models  # noqa: E402
 import checkpoint  # noqa: E402
@@ -73,12 +72,17 @@ def _epoch_list(text):
 
 def add_data_args(parser):
     group = parser.add_argument_group("data")
-    group.add_argument("--data-dir", default=default_data_dir(),
-                       help="where CIFAR-10 is cached; a folder holding the extracted binary "
-                            "batches (cifar-10-batches-bin) is used as it is")
-    group.add_argument("--data-url", default=URL,
-                       help="where to download cifar-10-binary.tar.gz from (a mirror must serve "
-                            "the identical file: its md5 is checked)")
+    group.add_argument("--dataset", default="cifar10", choices=sorted(LAYOUTS),
+                       help="CIFAR-10 or CIFAR-100 (its official binary release)")
+    group.add_argument("--coarse-labels", action="store_true",
+                       help="CIFAR-100: train on the 20 superclasses instead of the 100 classes")
+    group.add_argument("--data-dir", default=None,
+                       help="where the dataset is cached; a folder holding the extracted binary "
+                            "files (e.g. cifar-10-batches-bin) is used as it is; None: "
+                            "$MXNET_HOME/datasets/DATASET, i.e. %s" % default_data_dir())
+    group.add_argument("--data-url", default=None,
+                       help="where to download the dataset's archive from (a mirror must serve "
+                            "the identical file: its md5 is checked); None: the official URL")
     group.add_argument("--classes", default="all",
                        help="comma-separated class indices or names to train on, relabelled 0..k-1 "
                             "in the order given; the spec's task is 0,1 (CIFAR-10: %s)"
@@ -117,12 +121,14 @@ def add_recipe_args(parser):
     group.add_argument("--optimizer", default="sgd", choices=("sgd", "nag"),
                        help="sgd: plain momentum; nag: Nesterov momentum")
     group.add_argument("--wd", type=float, default=0.0, help="weight decay")
-    group.add_argument("--lr-mode", default="linear", choices=("linear", "step"),
+    group.add_argument("--lr-mode", default="linear", choices=("linear", "step", "constant"),
                        help="linear: to 0 at the end of the run; step: x --lr-factor at each "
-                            "--lr-decay-epoch")
+                            "--lr-decay-epoch and every --lr-decay-period epochs; constant")
     group.add_argument("--lr-factor", type=float, default=0.1, help="step mode: the factor")
     group.add_argument("--lr-decay-epoch", type=_epoch_list, default=[], metavar="E1,E2",
                        help="step mode: the epochs at whose start the rate is multiplied")
+    group.add_argument("--lr-decay-period", type=_non_negative_int, default=0,
+                       help="step mode: multiply every N epochs (0: only at --lr-decay-epoch)")
     group.add_argument("--warmup-epochs", type=_non_negative_int, default=0,
                        help="epochs of linear warmup from 0 to --lr before the schedule")
     group.add_argument("--augment", action="store_true",
@@ -228,8 +234,27 @@ def build_state(args, dataset, ctx, workers):
     distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), workers)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(args.seed),
                       images_per_update=workers.images_per_update, drop_last=workers.asynchronous,
-                      augment=(functools.partial(augment, mean=dataset.mean, std=dataset.std)
-                               if args.augment else None))
+                      augment=train_augmentation(args, dataset))
+
+
+def train_augmentation(args, dataset):
+    """augment(batch, rng=...) for the training batches, or None: --augment's pad-and-crop with
+    flip, or for the 28x28 Inception networks their recipe's random crop with mirror (always)."""
+    size = models.input_size(args.model)
+    if size < 32:
+        return functools.partial(augment, mean=dataset.mean, std=dataset.std, pad=0, size=size)
+    if args.augment:
+        return functools.partial(augment, mean=dataset.mean, std=dataset.std)
+    return None
+
+
+def fit_input(args, dataset):
+    """The dataset as the network sees it in evaluation: the Inception networks get the central
+    28x28 of every test image."""
+    size = models.input_size(args.model)
+    if size == dataset.test_x.shape[2]:
+        return dataset
+    return replace(dataset, test_x=center_crop(dataset.test_x, size))
 
 
 def schedule(args, dataset, ctx, workers):
@@ -238,7 +263,8 @@ def schedule(args, dataset, ctx, workers):
     steps = num_batches(dataset.train_x.shape[0], args.batch_size, min_size=len(ctx),
                         drop_last=workers.asynchronous)
     return make_schedule(args.lr_mode, args.lr, args.epochs, steps * workers.updates_per_step,
-                         args.lr_factor, args.lr_decay_epoch, args.warmup_epochs)
+                         args.lr_factor, args.lr_decay_epoch, args.warmup_epochs,
+                         args.lr_decay_period)
 
 
 def classes_tag(classes, source):
@@ -278,7 +304,7 @@ def run_config(args, ctx, dataset, run_name, workers, source):
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,
         "train_images": dataset.train_x.shape[0], "test_images": dataset.test_x.shape[0],
         "nesterov": args.optimizer == "nag", "weight_decay": args.wd,
-        "lr_schedule": ("linear-to-zero" if args.lr_mode == "linear" else "step")
+        "lr_schedule": ("linear-to-zero" if args.lr_mode == "linear" else args.lr_mode)
         + (" after %d warmup epochs" % args.warmup_epochs if args.warmup_epochs else ""),
         "device": "gpu" if args.num_gpus else "cpu", "contexts": [str(c) for c in ctx],
         "num_devices": len(ctx), "num_workers": workers.num_workers,
@@ -333,9 +359,15 @@ def open_source(args):
     if args.rec_prefix:
         return DataSource("recordio", record_classes(args.rec_prefix),
                           functools.partial(load_records, args.rec_prefix))
-    return DataSource("cifar10", list(CLASS_NAMES),
-                      functools.partial(load_cifar10, args.data_dir, url=args.data_url,
-                                        progress=not args.quiet))
+    layout = LAYOUTS[args.dataset]
+    data_dir = args.data_dir or default_data_dir(layout)
+    label = "coarse" if args.coarse_labels else "fine"
+    load_it = functools.partial(load, layout, data_dir, url=args.data_url, progress=not args.quiet,
+                                label=label)
+    if layout.key == "cifar10":  # fixed names: --classes is checked before any download
+        return DataSource(layout.key, list(CLASS_NAMES), load_it)
+    names = class_names(layout, fetch(layout, data_dir, args.data_url, progress=not args.quiet), label)
+    return DataSource(layout.key, names, load_it)
 
 
 def resolve_classes(args, parser, source):
@@ -347,11 +379,16 @@ def resolve_classes(args, parser, source):
 
 
 def check_recipe(args, parser):
-    """Usage errors of the model and schedule flags, before any data work."""
-    if args.lr_mode == "step" and not args.lr_decay_epoch:
-        parser.error("--lr-mode step needs --lr-decay-epoch, e.g. --lr-decay-epoch 100,150")
-    if args.lr_mode == "linear" and args.lr_decay_epoch:
-        parser.error("--lr-decay-epoch goes with --lr-mode step")
+    """Usage errors of the model, data and schedule flags, before any data work."""
+    if args.coarse_labels and args.dataset != "cifar100":
+        parser.error("--coarse-labels goes with --dataset cifar100")
+    if (args.image_folder or args.rec_prefix) and args.dataset != "cifar10":
+        parser.error("--dataset names a CIFAR release; --image-folder and --rec-prefix are yours: "
+                     "use one of them")
+    if args.lr_mode == "step" and not (args.lr_decay_epoch or args.lr_decay_period):
+        parser.error("--lr-mode step needs --lr-decay-epoch (e.g. 100,150) or --lr-decay-period")
+    if args.lr_mode != "step" and (args.lr_decay_epoch or args.lr_decay_period):
+        parser.error("--lr-decay-epoch and --lr-decay-period go with --lr-mode step")
     if args.warmup_epochs >= args.epochs:
         parser.error("--warmup-epochs %d leaves no epoch to train after it with --epochs %d"
                      % (args.warmup_epochs, args.epochs))
@@ -397,6 +434,7 @@ def resume(args, state, record, run_schedule):
 def model_meta(dataset, config):
     """What a checkpoint or an export needs beside the weights."""
     return {"model": config["model"], "num_classes": dataset.num_classes,
+            "input_size": dataset.test_x.shape[2],
             "class_names": dataset.class_names, "mean": dataset.mean.tolist(),
             "std": dataset.std.tolist(), "config": config}
 
@@ -460,8 +498,8 @@ def main(argv=None):
         source = open_source(args)
         resolve_classes(args, parser, source)
         resume_point = read_resume_point(args, parser, source)
-        dataset = distributed.shard(prepare(*source.load(), classes=args.classes,
-                                            class_names=source.class_names), workers)
+        dataset = fit_input(args, distributed.shard(
+            prepare(*source.load(), classes=args.classes, class_names=source.class_names), workers))
         state = build_state(args, dataset, ctx, workers)
     except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)

@@ -15,7 +15,7 @@ import os
 import mxnet as mx
 import numpy as np
 
-from .cifar10 import DataError
+from .cifar import DataError
 
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")

@@ -119,10 +119,11 @@ def batches(x, y, batch_size, rng=None, min_size=1, drop_last=False):
             yield mx.nd.take(x, index), mx.nd.take(y, index)
 
 
-def augment(x, mean, std, rng):
+def augment(x, mean, std, rng, pad=PAD, size=None):
     """GluonCV's CIFAR training augmentation for a batch of normalised NCHW images, each image
-    drawn on its own: pad PAD black pixels per side, crop a random window of the original size,
-    flip it horizontally with probability 1/2.
+    drawn on its own: pad `pad` black pixels per side, crop a random window of `size` pixels
+    (None: the original size), flip it horizontally with probability 1/2. pad=0, size=28 is
+    the Inception recipes' random 28x28 crop with mirror.
 
     The same as gluoncv.data.transforms.RandomCrop(32, pad=4) and Gluon's RandomFlipLeftRight
     before ToTensor and Normalize, done as one gather over the batch: those per-image transforms
@@ -130,15 +131,24 @@ def augment(x, mean, std, rng):
     -mean/std after normalisation. rng: numpy RandomState (the run's shuffling RNG).
     """
     n, c, h, w = x.shape
+    out = size or h
     black = mx.nd.array((-mean / std).reshape(1, c, 1, 1), ctx=x.context)
-    padded = mx.nd.pad(x - black, mode="constant", constant_value=0,
-                       pad_width=(0, 0, 0, 0, PAD, PAD, PAD, PAD))
-    top, left = rng.randint(0, 2 * PAD + 1, size=n), rng.randint(0, 2 * PAD + 1, size=n)
+    padded = x - black
+    if pad:
+        padded = mx.nd.pad(padded, mode="constant", constant_value=0,
+                           pad_width=(0, 0, 0, 0, pad, pad, pad, pad))
+    hp, wp = h + 2 * pad, w + 2 * pad
+    top, left = rng.randint(0, hp - out + 1, size=n), rng.randint(0, wp - out + 1, size=n)
     flip = rng.rand(n) < 0.5
-    rows = top[:, None] + np.arange(h)
-    cols = left[:, None] + np.where(flip[:, None], np.arange(w)[::-1], np.arange(w))
-    hp, wp = h + 2 * PAD, w + 2 * PAD
+    rows = top[:, None] + np.arange(out)
+    cols = left[:, None] + np.where(flip[:, None], np.arange(out)[::-1], np.arange(out))
     index = (((np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * hp
               + rows[:, None, :, None]) * wp + cols[:, None, None, :])
     crops = mx.nd.take(padded.reshape((-1,)), mx.nd.array(index.ravel(), ctx=x.context, dtype=np.int32))
-    return crops.reshape((n, c, h, w)) + black
+    return crops.reshape((n, c, out, out)) + black
+
+
+def center_crop(x, size):
+    """The central size x size window of NCHW images (the Inception recipes' test crop)."""
+    top, left = (x.shape[2] - size) // 2, (x.shape[3] - size) // 2
+    return x[:, :, top:top + size, left:left + size]

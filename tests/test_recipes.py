@@ -49,6 +49,9 @@ def test_step_and_warmup_schedules_are_functions_of_the_update_count():
     linear = LinearDecay(30, base_lr=0.3, warmup_updates=10)
     assert [linear(k) for k in (10, 11, 21, 30, 31)] == pytest.approx([0.3, 0.3, 0.15, 0.015, 0.0])
     assert make_schedule("linear", 0.1, 5, 79)(1) == LinearDecay(5 * 79, 0.1)(1)  # the spec's default
+    every = make_schedule("step", 1.0, epochs=4, updates_per_epoch=2, factor=0.5, decay_period=1)
+    assert [every(k) for k in range(1, 9)] == [1, 1, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+    assert {make_schedule("constant", 0.05, 3, 10)(k) for k in (1, 15, 30, 31)} == {0.05}
 
 
 def test_a_gluoncv_model_trains_with_the_recipe_exports_and_predicts(data_dir, tmp_path):
@@ -83,9 +86,9 @@ def test_zoo_models_are_built_by_name_and_the_spec_is_the_default():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "resnet_nonexistent"], "neither 'spec' nor a GluonCV model; its CIFAR models are"),
+    (["--model", "resnet_nonexistent"], "not 'spec', inception-bn-small, sub-inception-rrelu, or a GluonCV model"),
     (["--lr-mode", "step"], "--lr-mode step needs --lr-decay-epoch"),
-    (["--lr-decay-epoch", "2"], "--lr-decay-epoch goes with --lr-mode step"),
+    (["--lr-decay-epoch", "2"], "--lr-decay-epoch and --lr-decay-period go with --lr-mode step"),
     (["--warmup-epochs", "5"], "--warmup-epochs 5 leaves no epoch to train"),
     (["--optimizer", "adam"], "argument --optimizer: invalid choice"),
 ])
