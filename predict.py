@@ -28,7 +28,7 @@ from mxnet import autograd, gluon  # noqa: E402
 
 import checkpoint  # noqa: E402
 from data import CIFAR10, LAYOUTS, DataError, class_names, fetch, load  # noqa: E402
-from data.pipeline import eval_order, normalize, select_classes  # noqa: E402
+from data.pipeline import center_crop, eval_order, normalize, select_classes  # noqa: E402
 import models  # noqa: E402
 
 
@@ -92,9 +92,7 @@ def read_images(paths):
 def model_normalize(images, meta):
     """Normalises with the statistics the model was trained with, not those of the data at hand,
     and takes the central crop a 28x28 network was evaluated on."""
-    size = meta.get("input_size", 32)
-    top = (images.shape[2] - size) // 2
-    images = images[:, :, top:top + size, top:top + size]
+    images = center_crop(images, meta.get("input_size", 32))
     return normalize(images, np.array(meta["mean"], dtype=np.float32), np.array(meta["std"], dtype=np.float32))
 
 

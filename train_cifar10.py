@@ -116,8 +116,9 @@ def add_recipe_args(parser):
         "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
         "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
     group.add_argument("--model", default="spec",
-                       help="'spec' (the spec'd network) or a GluonCV model zoo name such as "
-                            "cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
+                       help="'spec' (the spec'd network), 'sub-inception-rrelu' or "
+                            "'inception-bn-small' (28x28 crops), or a GluonCV model zoo name such "
+                            "as cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
     group.add_argument("--optimizer", default="sgd", choices=("sgd", "nag"),
                        help="sgd: plain momentum; nag: Nesterov momentum")
     group.add_argument("--wd", type=float, default=0.0, help="weight decay")
@@ -392,11 +393,10 @@ def check_recipe(args, parser):
     if args.warmup_epochs >= args.epochs:
         parser.error("--warmup-epochs %d leaves no epoch to train after it with --epochs %d"
                      % (args.warmup_epochs, args.epochs))
-    if not models.is_spec(args.model):
-        try:
-            models.build(args.model, 10)
-        except ValueError as e:
-            parser.error(str(e))
+    try:
+        models.check_name(args.model)  # before any data work; the network is built later
+    except ValueError as e:
+        parser.error(str(e))
 
 
 def read_resume_point(args, parser, source):

@@ -41,21 +41,29 @@ def input_size(name):
     return CROP if name in INCEPTIONS else 32
 
 
+def check_name(name):
+    """Raises ValueError unless name is 'spec', an Inception network or a GluonCV model."""
+    if is_spec(name) or name in INCEPTIONS:
+        return
+    from gluoncv import model_zoo
+
+    if name.lower() not in model_zoo.get_model_list():  # get_model takes any case
+        cifar = sorted(n for n in model_zoo.get_model_list() if n.startswith("cifar_"))
+        raise ValueError("--model %s: not 'spec', %s, or a GluonCV model; its CIFAR models are %s"
+                         % (name, ", ".join(sorted(INCEPTIONS)), ", ".join(cifar)))
+
+
 def build(name, num_classes, ctx=None):
     """An uninitialised network. ctx: where it will run (the spec'd network fuses BatchNorm+ReLU
-    on oneDNN CPUs). Raises ValueError for a name GluonCV does not know."""
+    on oneDNN CPUs). Raises ValueError for a name check_name refuses."""
+    check_name(name)
     if is_spec(name):
         return SpecResNet(num_classes, fuse_bn_relu=bool(ctx) and can_fuse_bn_relu(ctx))
     if name in INCEPTIONS:
         return INCEPTIONS[name](num_classes)
     from gluoncv import model_zoo
 
-    try:
-        return model_zoo.get_model(name, classes=num_classes)
-    except ValueError:
-        cifar = sorted(n for n in model_zoo.get_model_list() if n.startswith("cifar_"))
-        raise ValueError("--model %s: not 'spec', %s, or a GluonCV model; its CIFAR models are %s"
-                         % (name, ", ".join(sorted(INCEPTIONS)), ", ".join(cifar))) from None
+    return model_zoo.get_model(name, classes=num_classes)
 
 
 def initialize(net, name, ctx):
