@@ -423,11 +423,12 @@ def read_resume_point(args, parser, source):
     return record
 
 
-def resume(args, state, record, run_schedule):
+def resume(args, state, record):
+    # The saved optimizer brings its own schedule; this run's (the same curve unless --lr, --epochs
+    # or another schedule flag changed: two-stage training) is put back, and continues from the
+    # saved update count either way.
+    run_schedule = state.trainer.optimizer.lr_scheduler
     checkpoint.restore(args.model_prefix, record, state)
-    # The saved optimizer brings its own schedule; the curve is the same unless --lr, --epochs or
-    # another schedule flag changed (two-stage training), and continues from the saved update
-    # count either way.
     state.trainer.optimizer.lr_scheduler = run_schedule
 
 
@@ -506,7 +507,7 @@ def main(argv=None):
         return 1
     config, run_log, saver = open_outputs(args, ctx, dataset, workers, source)
     if resume_point is not None:
-        resume(args, state, resume_point, schedule(args, dataset, ctx, workers))
+        resume(args, state, resume_point)
     signal.signal(signal.SIGTERM, interrupt)
     try:
         fit(state, dataset, args.epochs, args.batch_size, run_log, saver, show_progress=not args.quiet,
