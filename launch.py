@@ -164,11 +164,7 @@ def main(argv=None):
         print("launch: error: %s" % e, file=sys.stderr)
         return 2
     procs = {}
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the job as Ctrl-C does
     try:
         for name, host, env in plan(args, hosts):
             procs[name] = start(args.command, host, env)

@@ -8,12 +8,12 @@ ROOT holds train/<class>/*.png|jpg|jpeg and test/<class>/... with the same class
 PREFIX_train.rec/.idx, PREFIX_test.rec/.idx (each image file's bytes as they are, records in a
 shuffled order) and PREFIX_classes.txt (the class folders in sorted order, one per line).
 """
+import training  # noqa: F401  (first: checks Python, gives MXNet every CPU core before it loads)
+
 import argparse
 import sys
 
-import cpu_threads
-
-cpu_threads.use_all_cores()
+from data import DataError, pack_records
 
 
 def main(argv=None):
@@ -23,8 +23,6 @@ def main(argv=None):
     parser.add_argument("prefix", help="where to write PREFIX_train.rec etc.")
     parser.add_argument("--seed", type=int, default=0, help="seeds the order of the records")
     args = parser.parse_args(argv)
-
-    from data import DataError, pack_records  # MXNet loads here, after the thread setting
 
     try:
         counts = pack_records(args.root, args.prefix, seed=args.seed)

@@ -12,24 +12,22 @@ The spec's network normalises with the statistics of the batch it is given, so a
 depends on the other images in its batch: predict many images together (--batch-size, default
 128, as in training) for the accuracy measured in training.
 """
+import training  # noqa: F401  (first: checks Python, gives MXNet every CPU core before it loads)
+
 import argparse
 import json
 import os
 import sys
 import warnings
 
-import cpu_threads  # noqa: E402
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
 
-cpu_threads.use_all_cores()  # before MXNet is imported
-
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from mxnet import autograd, gluon  # noqa: E402
-
-import checkpoint  # noqa: E402
-from data import CIFAR10, LAYOUTS, DataError, class_names, fetch, load  # noqa: E402
-from data.pipeline import center_crop, eval_order, normalize, select_classes  # noqa: E402
-import models  # noqa: E402
+from data import (LAYOUTS, DataError, class_names, eval_order, extracted_folder, load,
+                  network_input, read_image, read_records, select_classes)
+import models
+from training import checkpoint
 
 
 def load_model(path, ctx):
@@ -68,32 +66,25 @@ def probabilities(net, images, batch_size, ctx, batch_statistics=True):
 
 
 def read_images(paths):
-    """(uint8 NCHW images, a name for each) from image files (any size, resized to 32x32) or
-    CIFAR-10 .bin files."""
-    from PIL import Image
-
+    """(uint8 NCHW images, a name for each) from image files (any size, decoded and resized to
+    32x32 as training's image folders are) or CIFAR-10 .bin files (read as training reads them)."""
     images, names = [], []
     for path in paths:
-        if path.endswith(".bin") and os.path.getsize(path) % CIFAR10.record_bytes == 0:
-            raw = np.fromfile(path, dtype=np.uint8).reshape(-1, CIFAR10.record_bytes)
-            images.extend(raw[:, 1:].reshape(-1, 3, 32, 32))
-            names.extend("%s:%d" % (path, i) for i in range(len(raw)))
-            continue
-        try:
-            with Image.open(path) as img:
-                pixels = np.asarray(img.convert("RGB").resize((32, 32), Image.BILINEAR))
-        except OSError as e:
-            raise DataError("cannot read %s as an image (%s)" % (path, e)) from None
-        images.append(pixels.transpose(2, 0, 1))
-        names.append(path)
+        if path.endswith(".bin"):
+            records, _ = read_records(path)
+            images.extend(records)
+            names.extend("%s:%d" % (path, i) for i in range(len(records)))
+        else:
+            images.append(read_image(path))
+            names.append(path)
     return np.stack(images), names
 
 
-def model_normalize(images, meta):
-    """Normalises with the statistics the model was trained with, not those of the data at hand,
-    and takes the central crop a 28x28 network was evaluated on."""
-    images = center_crop(images, meta.get("input_size", 32))
-    return normalize(images, np.array(meta["mean"], dtype=np.float32), np.array(meta["std"], dtype=np.float32))
+def model_input(images, meta):
+    """uint8 images as the model saw its test set in training: normalised with the statistics
+    it was trained with (not those of the data at hand), centrally cropped to its input size."""
+    return network_input(images, np.array(meta["mean"], dtype=np.float32),
+                         np.array(meta["std"], dtype=np.float32), meta.get("input_size", 32))
 
 
 def predict_test_set(net, meta, args, ctx):
@@ -104,7 +95,7 @@ def predict_test_set(net, meta, args, ctx):
         raise DataError("this model was trained on %s, not CIFAR-10 or CIFAR-100: --data-dir "
                         "predicts their test sets; give image files instead" % config["dataset"])
     label = "coarse" if config.get("coarse_labels") else "fine"
-    names = class_names(layout, fetch(layout, args.data_dir, progress=False), label)
+    names = class_names(layout, extracted_folder(layout, args.data_dir, progress=False), label)
     if not set(meta["class_names"]) <= set(names):
         raise DataError("this model's classes (%s) are not among those of %s in %s"
                         % (", ".join(meta["class_names"]), layout.title, args.data_dir))
@@ -112,7 +103,7 @@ def predict_test_set(net, meta, args, ctx):
     _, _, test_x, test_y = load(layout, args.data_dir, progress=False, label=label)
     test_x, test_y = select_classes(test_x, test_y, classes)
     order = eval_order(len(test_y))
-    predicted = probabilities(net, model_normalize(test_x[order], meta), args.batch_size, ctx,
+    predicted = probabilities(net, model_input(test_x[order], meta), args.batch_size, ctx,
                               meta["batch_statistics"]).argmax(axis=1)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
@@ -143,7 +134,7 @@ def main(argv=None):
             predict_test_set(net, meta, args, ctx)
             return 0
         images, names = read_images(args.inputs)
-        probs = probabilities(net, model_normalize(images, meta), args.batch_size, ctx,
+        probs = probabilities(net, model_input(images, meta), args.batch_size, ctx,
                               meta["batch_statistics"])
     except (checkpoint.CheckpointError, DataError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)

@@ -13,25 +13,23 @@ checked by size and label range (not by the archive's checksum), so any director
 official layout works as a data directory. Nothing is parsed with pickle. Every failure is a
 DataError whose message names the file and what to do.
 """
-import hashlib
 import os
 import shutil
 import socket
-import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
+
+from training.files import atomic_write, md5 as file_md5, progress_bar
 
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_BYTES = 3 * 32 * 32
 DOWNLOAD_TIMEOUT = 30  # seconds without data before a download gives up
-CHUNK = 1 << 20  # bytes per read while downloading and hashing
+CHUNK = 1 << 20  # bytes per read while downloading
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -128,7 +126,7 @@ def load(layout, data_dir, url=None, md5=None, progress=True, label="fine"):
     label: for CIFAR-100, 'fine' (100 classes) or 'coarse' (20 superclasses).
     """
     kind = label if label in layout.label_names else "label"
-    batch_dir = fetch(layout, data_dir, url, md5, progress)
+    batch_dir = extracted_folder(layout, data_dir, url, md5, progress)
     try:
         train_x, train_y = read_batches(batch_dir, layout.train_files, layout, kind)
         test_x, test_y = read_batches(batch_dir, layout.test_files, layout, kind)
@@ -141,7 +139,7 @@ def load_cifar10(data_dir, url=CIFAR10.url, md5=CIFAR10.md5, progress=True):
     return load(CIFAR10, data_dir, url, md5, progress)
 
 
-def fetch(layout, data_dir, url=None, md5=None, progress=True):
+def extracted_folder(layout, data_dir, url=None, md5=None, progress=True):
     """The folder of extracted files in data_dir, downloaded and extracted first if needed."""
     try:
         batch_dir = find_batch_dir(layout, data_dir)
@@ -178,7 +176,7 @@ def find_batch_dir(layout, data_dir):
 
 
 def read_batches(batch_dir, names, layout=CIFAR10, kind="label"):
-    """Reads and validates binary batch files: exact size, every label byte in range."""
+    """Reads and validates the layout's batch files: each of its exact size."""
     images, labels = [], []
     for name in names:
         path = os.path.join(batch_dir, name)
@@ -189,18 +187,30 @@ def read_batches(batch_dir, names, layout=CIFAR10, kind="label"):
             raise DataError("%s has %d bytes, expected %d (%s). %s"
                             % (path, size, expected, "truncated" if size < expected
                                else "not a %s batch" % layout.title, _remedy(layout, batch_dir)))
-        raw = np.fromfile(path, dtype=np.uint8).reshape(layout.records[name], layout.record_bytes)
-        for k, (_, count) in layout.label_names.items():
-            column = raw[:, LABEL_BYTE[k]]
-            bad = column >= count
-            if bad.any():
-                what = "label" if k == "label" else k + " label"
-                raise DataError("%s is corrupt: record %d has %s %d, but %s %ss are 0-%d. %s"
-                                % (path, int(np.argmax(bad)), what, int(column[bad][0]),
-                                   layout.title, what, count - 1, _remedy(layout, batch_dir)))
-        labels.append(raw[:, LABEL_BYTE[kind]].astype(np.int32))
-        images.append(raw[:, layout.label_bytes:].reshape((-1,) + IMAGE_SHAPE))
+        x, y = read_records(path, layout, kind, remedy=_remedy(layout, batch_dir))
+        images.append(x)
+        labels.append(y)
     return np.concatenate(images), np.concatenate(labels)
+
+
+def read_records(path, layout=CIFAR10, kind="label", remedy=""):
+    """(uint8 NCHW images, int32 labels of `kind`) of a file of the layout's records, however
+    many it holds; every label byte is checked against its range."""
+    size = os.path.getsize(path)
+    if size == 0 or size % layout.record_bytes:
+        raise DataError("%s has %d bytes: not a whole number of %s records of %d bytes. %s"
+                        % (path, size, layout.title, layout.record_bytes, remedy))
+    raw = np.fromfile(path, dtype=np.uint8).reshape(-1, layout.record_bytes)
+    for k, (_, count) in layout.label_names.items():
+        column = raw[:, LABEL_BYTE[k]]
+        bad = column >= count
+        if bad.any():
+            what = "label" if k == "label" else k + " label"
+            raise DataError("%s is corrupt: record %d has %s %d, but %s %ss are 0-%d. %s"
+                            % (path, int(np.argmax(bad)), what, int(column[bad][0]),
+                               layout.title, what, count - 1, remedy))
+    return (raw[:, layout.label_bytes:].reshape((-1,) + IMAGE_SHAPE),
+            raw[:, LABEL_BYTE[kind]].astype(np.int32))
 
 
 def _remedy(layout, batch_dir):
@@ -224,21 +234,11 @@ def download_and_extract(data_dir, url=CIFAR10.url, md5=CIFAR10.md5, progress=Tr
     return extract(archive, data_dir, layout)
 
 
-def file_md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(url, dest, md5, progress=True, layout=CIFAR10):
     """Downloads url to dest via dest's folder; dest appears only if complete and md5 matches."""
-    fd, part = tempfile.mkstemp(prefix=os.path.basename(dest) + ".", suffix=".part",
-                                dir=os.path.dirname(dest))
-    try:
-        with os.fdopen(fd, "wb") as out:
-            received, expected = _fetch(url, out, progress, layout)
+    with atomic_write(dest) as part:
+        with open(part, "wb") as out:
+            received, expected = _stream(url, out, progress, layout)
         if expected is not None and received != expected:
             raise DataError("the download of %s stopped after %d of %d bytes. Run again to retry."
                             % (url, received, expected))
@@ -247,20 +247,17 @@ def download(url, dest, md5, progress=True, layout=CIFAR10):
             raise DataError("the file downloaded from %s has md5 %s, expected %s: it is not the "
                             "%s binary archive, or it was damaged on the way. Check the URL "
                             "(--data-url) and run again." % (url, actual, md5, layout.title))
-        os.replace(part, dest)
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
 
 
-def _fetch(url, out, progress, layout):
+def _stream(url, out, progress, layout):
     """Streams url into the open file out; returns (bytes received, Content-Length or None)."""
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             received = 0
-            with _progress_bar(expected, "download " + os.path.basename(url), progress) as bar:
+            with progress_bar(expected, "download " + os.path.basename(url), progress, unit="B",
+                              unit_scale=True, unit_divisor=1024) as bar:
                 while True:
                     block = response.read(CHUNK)
                     if not block:
@@ -278,11 +275,6 @@ def _fetch(url, out, progress, layout):
                         % (url, reason, layout.archive)) from None
 
 
-def _progress_bar(total, desc, enabled):
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=not (enabled and sys.stderr.isatty()), file=sys.stderr)
-
-
 def extract(archive, data_dir, layout=CIFAR10):
     """Extracts the expected files of archive into data_dir/<layout.folder>.
 
@@ -291,8 +283,7 @@ def extract(archive, data_dir, layout=CIFAR10):
     """
     wanted = set(layout.batch_files + layout.extras)
     final = os.path.join(data_dir, layout.folder)
-    staging = tempfile.mkdtemp(prefix=layout.folder + ".", suffix=".part", dir=data_dir)
-    try:
+    with atomic_write(final, folder=True) as staging:
         try:
             with tarfile.open(archive, "r:gz") as tar:
                 for member in tar:
@@ -313,7 +304,4 @@ def extract(archive, data_dir, layout=CIFAR10):
         if os.path.exists(final):
             raise DataError("%s exists but holds no %s batch files. Delete it and run again."
                             % (final, layout.title))
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return final

@@ -10,10 +10,13 @@ Records hold each image file's bytes as they are, so a .rec decodes to exactly t
 pixels; they are shuffled when packed, as MXNet's documentation insists (a reader that takes
 records in order then sees mixed classes).
 """
+import contextlib
 import os
 
 import mxnet as mx
 import numpy as np
+
+from training.files import atomic_write
 
 from .cifar import DataError
 
@@ -52,7 +55,8 @@ def list_folder(root):
 
 
 def decode(content, source):
-    """uint8 CHW RGB image of SIZE x SIZE from encoded bytes; source names it in errors."""
+    """uint8 CHW RGB image of SIZE x SIZE from encoded bytes; source names it in errors. The one
+    decode of this project: image folders, records and predict.py all go through it."""
     try:
         image = mx.image.imdecode(content, flag=1, to_rgb=True)
     except mx.base.MXNetError:
@@ -62,9 +66,17 @@ def decode(content, source):
     return image.asnumpy().transpose(2, 0, 1)
 
 
-def _read(path):
+def read_bytes(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def read_image(path):
+    """An image file as decode() gives it."""
+    try:
+        return decode(read_bytes(path), path)
+    except OSError as e:
+        raise DataError("cannot read %s (%s)" % (path, e)) from None
 
 
 def _stack(images, labels):
@@ -77,7 +89,7 @@ def load_image_folder(root):
     _, items = list_folder(root)
     arrays = []
     for split in SPLITS:
-        arrays += _stack([decode(_read(path), path) for path, _ in items[split]],
+        arrays += _stack([read_image(path) for path, _ in items[split]],
                          [label for _, label in items[split]])
     return tuple(arrays)
 
@@ -94,34 +106,28 @@ def pack_records(root, prefix, seed=PACK_SEED):
     """Packs an image folder into PREFIX_{train,test}.rec/.idx and PREFIX_classes.txt, shuffled.
 
     Every image is decoded once while packing, so a damaged file stops the packing with its
-    name. Files are written under .part names and renamed only when both splits are complete:
-    a failed packing leaves nothing behind. Returns {split: number of records}.
+    name. Files are written under temporary names and renamed only when both splits and the
+    class list are complete: a failed packing leaves nothing behind. Returns {split: number of
+    records}.
     """
     names, items = list_folder(root)
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-    finals = [p for split in SPLITS for p in record_paths(prefix, split)]
-    try:
+    with contextlib.ExitStack() as outputs:
         for split in SPLITS:
-            rec, idx = record_paths(prefix, split)
-            writer = mx.recordio.MXIndexedRecordIO(idx + ".part", rec + ".part", "w")
+            rec, idx = [outputs.enter_context(atomic_write(p)) for p in record_paths(prefix, split)]
+            writer = mx.recordio.MXIndexedRecordIO(idx, rec, "w")
             order = np.random.RandomState(seed).permutation(len(items[split]))
             try:
                 for key, i in enumerate(order):
                     path, label = items[split][i]
-                    content = _read(path)
+                    content = read_bytes(path)
                     decode(content, path)
                     header = mx.recordio.IRHeader(0, float(label), key, 0)
                     writer.write_idx(key, mx.recordio.pack(header, content))
             finally:
                 writer.close()
-        for path in finals:
-            os.replace(path + ".part", path)
-    finally:
-        for path in finals:
-            if os.path.exists(path + ".part"):
-                os.remove(path + ".part")
-    with open(classes_path(prefix), "w") as f:
-        f.write("\n".join(names) + "\n")
+        with open(outputs.enter_context(atomic_write(classes_path(prefix))), "w") as f:
+            f.write("\n".join(names) + "\n")
     return {split: len(items[split]) for split in SPLITS}
 
 

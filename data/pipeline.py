@@ -61,16 +61,26 @@ def normalize(images, mean, std):
     return x
 
 
+def network_input(images, mean, std, size=None):
+    """uint8 NCHW images as a network sees them in evaluation and prediction: the central
+    size x size window (the 28x28 Inception networks), normalised with the training statistics."""
+    if size is not None and size != images.shape[2]:
+        images = center_crop(images, size)
+    return normalize(images, mean, std)
+
+
 def eval_order(n):
     """The fixed mixed order in which a test set of n images is evaluated, in every run."""
     return np.random.RandomState(EVAL_ORDER_SEED).permutation(n)
 
 
-def prepare(train_x, train_y, test_x, test_y, classes, class_names):
+def prepare(train_x, train_y, test_x, test_y, classes, class_names, input_size=None):
     """Selects classes, normalises with training statistics and returns a Dataset.
 
     The test set is put in a fixed random order: the spec's BatchNorm normalises each batch with
-    its own statistics, so a class-sorted test set would give single-class batches.
+    its own statistics, so a class-sorted test set would give single-class batches. Its images
+    are cropped to input_size (None: as they are); the training images stay whole, for the
+    training augmentation to crop.
     """
     train_x, train_y = select_classes(train_x, train_y, classes)
     test_x, test_y = select_classes(test_x, test_y, classes)
@@ -80,7 +90,7 @@ def prepare(train_x, train_y, test_x, test_y, classes, class_names):
     return Dataset(
         train_x=mx.nd.array(normalize(train_x, mean, std)),
         train_y=mx.nd.array(train_y, dtype=np.float32),
-        test_x=mx.nd.array(normalize(test_x, mean, std)),
+        test_x=mx.nd.array(network_input(test_x, mean, std, input_size)),
         test_y=mx.nd.array(test_y, dtype=np.float32),
         class_names=[class_names[c] for c in classes], mean=mean, std=std)
 

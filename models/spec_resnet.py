@@ -1,15 +1,21 @@
-"""The spec'd network: a simplified residual network (../SPEC.md, "The network").
+"""The spec'd network: a simplified residual network, as the product's specification gives it.
 
-    ConvBlock(3 -> 16)
+    ConvBlock(3 -> 16)                        no skip
     ResidualBlock(16 -> 32)   MaxPool 2x2
     ResidualBlock(32 -> 64)   MaxPool 2x2
-    ResidualBlock(64 -> 128)  global MaxPool
+    ResidualBlock(64 -> 128)  global MaxPool  (8x8 -> 1x1)
     Dense(128 -> classes, no bias)
-    Scale(0.125)
+    Scale(0.125)                              applied to the logits
 
-Its BatchNorm has no scale, no shift and no running statistics: it always
-normalises with the statistics of the batch it is given, in training and in
-evaluation alike. Predictions therefore depend on what else is in the batch.
+- ConvBlock: y = ReLU(BN(Conv3x3(x))). ResidualBlock: y + Conv1x1(x), the skip added after the
+  ReLU.
+- Convolutions: stride 1, "same" size (3x3 pads one pixel of zeros, 1x1 none), no bias;
+  weights ~ Uniform(-s, s) with s = sqrt(1 / (kh * kw * cin)). Dense: no bias, s = sqrt(1 / in).
+- BatchNorm: no scale, no shift and no running statistics:
+  bn(x) = (x - mean_c) / sqrt(var_c + 1e-5), the mean and biased variance per channel over the
+  batch and spatial axes of the current batch, in training and in evaluation alike (PyTorch's
+  BatchNorm2d(affine=False, track_running_stats=False)). Predictions therefore depend on what
+  else is in the batch.
 
 On CPUs, MXNet's oneDNN build can compute BatchNorm and the ReLU after it as one
 fused operator (same numbers, about 20% less time per training step, see

@@ -11,9 +11,7 @@ import threading
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-import cpu_threads  # noqa: E402
-
-cpu_threads.use_all_cores()  # before anything imports mxnet, as the scripts do
+import training  # noqa: E402,F401  (first, as the scripts do: prepares the process before MXNet loads)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

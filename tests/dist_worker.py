@@ -12,16 +12,17 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import cpu_threads  # noqa: E402
-
-cpu_threads.use_all_cores()
-import mxnet as mx  # noqa: E402  (a scheduler or server process stays inside this import)
+# A scheduler or server process stays inside this import (it loads MXNet), and unpickles the
+# optimizer's schedule from training.schedules while in it.
+import training  # noqa: E402,F401
+import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
-import distributed  # noqa: E402
 from data import Dataset  # noqa: E402
 from models import SpecResNet  # noqa: E402
-from training import TrainState, make_trainer, train_one_epoch  # noqa: E402
+from training import distributed  # noqa: E402
+from training.loop import train_one_epoch  # noqa: E402
+from training.state import TrainState, make_trainer  # noqa: E402
 
 IMAGES, BATCH = 64, 8  # 32 images and 4 steps per worker and epoch
 
@@ -36,18 +37,18 @@ def learnable_dataset():
 
 
 def main(out_dir, kv_store="dist_sync", die_at_step=None):
-    workers = distributed.connect(kv_store, os.environ)
-    dataset = distributed.shard(learnable_dataset(), workers)
-    mx.random.seed(workers.rank)  # different initial weights: the kvstore must make them equal
+    worker = distributed.connect(kv_store, os.environ)
+    dataset = distributed.shard(learnable_dataset(), worker)
+    mx.random.seed(worker.rank)  # different initial weights: the kvstore must make them equal
     net = SpecResNet(2)
     net.initialize(ctx=[mx.cpu()])
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, lr=0.05, momentum=0.9, total_updates=8 * workers.updates_per_step,
-                           kvstore=workers.kvstore, update_on_kvstore=workers.update_on_kvstore)
+    trainer = make_trainer(net, lr=0.05, momentum=0.9, total_updates=8 * worker.updates_per_step,
+                           kvstore=worker.kvstore, update_on_kvstore=worker.update_on_kvstore)
     state = TrainState(net=net, trainer=trainer, ctx=[mx.cpu()], rng=np.random.RandomState(0),
-                       images_per_update=workers.images_per_update, drop_last=workers.asynchronous)
-    distributed.start_trainer(trainer, net, dataset.train_x[:2], workers)
-    if die_at_step is not None and workers.rank == 1:
+                       workers_per_update=worker.workers_per_update, drop_last=worker.asynchronous)
+    distributed.start_trainer(trainer, net, dataset.train_x[:2], worker)
+    if die_at_step is not None and worker.rank == 1:
         original = trainer.step
 
         def step(*args, **kwargs):
@@ -57,9 +58,9 @@ def main(out_dir, kv_store="dist_sync", die_at_step=None):
 
         trainer.step = step
     history = [train_one_epoch(state, dataset.train_x, dataset.train_y, BATCH) for _ in range(2)]
-    net.save_parameters(os.path.join(out_dir, "rank-%d.params" % workers.rank))
-    with open(os.path.join(out_dir, "rank-%d.json" % workers.rank), "w") as f:
-        json.dump({"rank": workers.rank, "num_workers": workers.num_workers,
+    net.save_parameters(os.path.join(out_dir, "rank-%d.params" % worker.rank))
+    with open(os.path.join(out_dir, "rank-%d.json" % worker.rank), "w") as f:
+        json.dump({"rank": worker.rank, "num_workers": worker.num_workers,
                    "shard": dataset.train_y.shape[0], "history": history,
                    "num_update": trainer.optimizer.num_update}, f)
 

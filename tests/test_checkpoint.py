@@ -70,15 +70,14 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpo
     copy_checkpoint(full_prefix, prefix, 2)
     before = {ext: digest("%s-0002.%s" % (prefix, ext)) for ext in ("params", "states", "json")}
     # The real writer, killed for real after writing part of the new file.
-    code = ("import os, signal, sys; sys.path.insert(0, %r); import checkpoint\n"
-            "def write(tmp):\n"
+    code = ("import os, signal, sys; sys.path.insert(0, %r); from training.files import atomic_write\n"
+            "with atomic_write(%r) as tmp:\n"
             "    open(tmp, 'wb').write(b'half a checkpoint' * 1000)\n"
-            "    os.kill(os.getpid(), signal.SIGKILL)\n"
-            "checkpoint._write_atomically(%r, write)\n" % (REPO, prefix + "-0002.params"))
+            "    os.kill(os.getpid(), signal.SIGKILL)\n" % (REPO, prefix + "-0002.params"))
     killed = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL
     after = {ext: digest("%s-0002.%s" % (prefix, ext)) for ext in ("params", "states", "json")}
-    assert after == before  # only a .tmp file was left behind
+    assert after == before  # only a .part file was left behind
     resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "2")
     assert [m["epoch"] for m in resumed] == [2]
 

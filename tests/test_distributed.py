@@ -15,8 +15,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-import distributed
 import launch
+from training import distributed
 from conftest import REPO, run_cli
 
 WORKER = os.path.join(REPO, "tests", "dist_worker.py")

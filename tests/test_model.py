@@ -22,7 +22,7 @@ def random_images(n=6, seed=1):
 
 
 # ----------------------------------------------------------------------------------------------
-# A plain numpy implementation of ../SPEC.md "The network", in float64
+# A plain numpy implementation of the spec'd network (models/spec_resnet.py's docstring), in float64
 
 def np_conv(x, w):
     """Stride-1 'same' convolution without bias (zero padding of kernel // 2)."""

@@ -74,7 +74,7 @@ def test_images_of_any_size_are_classified_with_a_probability(trained, batch_fil
 @pytest.mark.parametrize("args, message", [
     (["nowhere/model", "x.png"], "is neither an export"),
     (["{folder}/ckpt-0007", "x.png"], "no checkpoint"),
-    (["{folder}/export", "{folder}/export-meta.json"], "cannot read"),
+    (["{folder}/export", "{folder}/export-meta.json"], "export-meta.json is not a readable image"),
 ])
 def test_bad_input_is_one_clear_error(trained, args, message):
     folder, _ = trained

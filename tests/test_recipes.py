@@ -12,7 +12,7 @@ from mxnet.gluon.data.vision import transforms
 import models
 from conftest import REPO, run_cli
 from data.pipeline import PAD, augment, normalize
-from schedules import LinearDecay, StepDecay, make_schedule
+from training.schedules import LinearDecay, StepDecay, make_schedule
 
 MEAN = np.array([0.49, 0.48, 0.45], dtype=np.float32)
 STD = np.array([0.25, 0.24, 0.26], dtype=np.float32)
@@ -81,12 +81,12 @@ def test_zoo_models_are_built_by_name_and_the_spec_is_the_default():
     models.initialize(net, "cifar_resnet20_v1", mx.cpu())
     net.hybridize()
     assert net(mx.nd.zeros((2, 3, 32, 32))).shape == (2, 3)
-    assert isinstance(models.build("spec", 3), models.SpecResNet)
-    assert models.record_name("spec") == "spec-resnet"
+    assert models.canonical_name("spec") == models.canonical_name("spec-resnet") == "spec-resnet"
+    assert isinstance(models.build("spec-resnet", 3), models.SpecResNet)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "resnet_nonexistent"], "not 'spec', inception-bn-small, sub-inception-rrelu, or a GluonCV model"),
+    (["--model", "resnet_nonexistent"], "not spec-resnet (or spec), inception-bn-small, sub-inception-rrelu, or a GluonCV model"),
     (["--lr-mode", "step"], "--lr-mode step needs --lr-decay-epoch"),
     (["--lr-decay-epoch", "2"], "--lr-decay-epoch and --lr-decay-period go with --lr-mode step"),
     (["--warmup-epochs", "5"], "--warmup-epochs 5 leaves no epoch to train"),

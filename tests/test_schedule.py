@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
-from schedules import LinearDecay
+from training.schedules import LinearDecay
 
 EPOCHS, ITERS = 5, 79  # the spec's 2-class task: 10,000 images in batches of 128
 

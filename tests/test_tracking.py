@@ -131,8 +131,8 @@ def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tm
     assert run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "3", "--output-dir", second,
                    "--run-name", "second-test", "--quiet").returncode == 0
     png = tmp_path / "cmp.png"
-    result = subprocess.run([sys.executable, os.path.join(REPO, "compare_runs.py"), first, second,
-                             "--plot", str(png)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "tools.compare_runs", first, second,
+                             "--plot", str(png)], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
     rows = result.stdout.splitlines()
     assert rows[0].split() == ["run", "epochs", "test_acc", "best_test_acc", "train_loss", "time_s"]
@@ -144,8 +144,8 @@ def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tm
 
 
 def test_compare_runs_rejects_a_folder_that_is_not_a_run(tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(REPO, "compare_runs.py"), str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "tools.compare_runs", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 1 and "is not a run folder" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -154,7 +154,7 @@ def test_a_comet_call_failing_mid_run_switches_to_an_offline_archive_that_replay
     # online takes its place, which is the branch a failing online call goes through.
     monkeypatch.setenv("COMET_API_KEY", "")
     monkeypatch.setenv("HOME", str(tmp_path))
-    from tracking import CometRun
+    from training.tracking import CometRun
 
     run = CometRun("mid-run", "p", None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"])
     run.online = True

@@ -7,7 +7,8 @@ import pytest
 from mxnet import autograd, gluon
 
 from models import SpecResNet
-from training import Speedometer, TrainState, evaluate, make_trainer, train_one_epoch
+from training.loop import Speedometer, evaluate, train_one_epoch
+from training.state import TrainState, make_trainer
 
 TWO_CPUS = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
 

@@ -6,7 +6,7 @@ RUN_DIR/metrics.jsonl and the same values on the Comet experiment, under the sam
 Comet never stops training. With an API key (COMET_API_KEY or a Comet config file) the run goes
 online; without one, or when the online experiment cannot start or fails later, it is written as
 an offline archive under RUN_DIR/comet/ and the `comet upload` command is printed at the end.
-comet_ml is imported only when Comet is used.
+comet_ml is imported only when Comet is used. Only rank 0 of a distributed job reports.
 """
 import glob
 import json
@@ -38,6 +38,32 @@ EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "ima
 
 def comet_disabled(no_comet_flag):
     return no_comet_flag or os.environ.get("COMET_DISABLE", "").lower() in ("1", "true", "yes")
+
+
+def make_run_dir(path):
+    """Creates the run folder; an existing one is never reused (a -2, -3 ... suffix is added)."""
+    candidate, n = path, 1
+    while True:
+        try:
+            os.makedirs(candidate)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = "%s-%d" % (path, n)
+
+
+def open_run_log(config, record):
+    """The RunLog of a run: its folder (--output-dir or runs/RUN_NAME) and, unless disabled, its
+    Comet experiment. record: the run's recorded config (RunConfig.record)."""
+    run_dir = make_run_dir(config.output_dir or os.path.join("runs", config.run_name))
+    comet = None
+    if not comet_disabled(config.no_comet):
+        params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in record.items()}
+        tags = [record["model"], record["dataset"], "classes-" + record["classes_tag"],
+                record["device"], "devices-%d" % record["num_devices"]]
+        comet = CometRun(config.run_name, config.comet_project, config.comet_workspace,
+                         os.path.join(run_dir, "comet"), params, tags)
+    return RunLog(run_dir, record, comet)
 
 
 def warn(message):

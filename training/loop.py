@@ -1,55 +1,20 @@
-"""The training procedure: schedule, optimizer, one epoch of training, evaluation.
+"""The training loop: one epoch of training, evaluation, and fit() over the epochs of a run.
 
-Plain functions over a small TrainState. Every step runs on a list of contexts (one GPU, several
+Plain functions over a small TrainState (state.py). Every step runs on a list of contexts (one GPU, several
 GPUs, or CPUs): the batch is split across them, each computes its part, and one trainer.step
 applies the gradients summed over all of them. Loss sums and correct counts stay NDArrays on
 their devices and are read once per epoch, so the loop never waits for the device per batch.
 """
 import sys
 import time
-from dataclasses import dataclass, field
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
-from tqdm import tqdm
 
 from data import batches
-from schedules import LinearDecay
 
-
-@dataclass
-class TrainState:
-    """What a training run carries from epoch to epoch."""
-    net: gluon.HybridBlock
-    trainer: gluon.Trainer
-    ctx: list
-    rng: np.random.RandomState  # shuffles the training set
-    epoch: int = 0  # epochs completed
-    images_per_update: int = 1  # workers whose batches one update averages (dist_sync: all)
-    drop_last: bool = False  # equal batches only (dist_async: the servers' scale is fixed)
-    augment: object = None  # augment(batch, rng=...) -> batch, e.g. data.augment with mean and std
-    loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
-
-
-def make_trainer(net, lr, momentum, total_updates=None, kvstore="device", update_on_kvstore=None,
-                 optimizer="sgd", wd=0.0, schedule=None):
-    """The Trainer. Defaults: the spec's plain SGD with momentum, no weight decay, and a learning
-    rate decaying linearly to 0 over total_updates (schedule replaces that; lr is its base).
-
-    optimizer: 'sgd' or 'nag' (Nesterov momentum). kvstore: with several contexts the Trainer
-    must aggregate gradients through a kvstore ('device' or 'local'); with kvstore=None each copy
-    would update from its own gradient and the copies would silently drift apart. A dist kvstore
-    is passed as the created object. update_on_kvstore=False keeps the optimizer in the worker
-    (synchronous dist kvstores: the update, its state and schedule stay local and identical in
-    every worker, and checkpoints can save them); None lets MXNet choose.
-    """
-    if schedule is None:
-        schedule = LinearDecay(total_updates, base_lr=lr)
-    return gluon.Trainer(
-        net.collect_params(), optimizer,
-        {"learning_rate": lr, "momentum": momentum, "wd": wd, "lr_scheduler": schedule},
-        kvstore=kvstore, update_on_kvstore=update_on_kvstore)
+from .files import progress_bar
 
 
 def split(x, y, ctx):
@@ -71,7 +36,7 @@ def _zeros(ctx):
             "loss": [mx.nd.zeros((1,), ctx=c) for c in ctx]}
 
 
-def _read(accumulators):
+def _sum_to_float(accumulators):
     """One sync: the sum over devices of an accumulator list, as a Python float."""
     return float(sum(a.asscalar() for a in accumulators))
 
@@ -94,7 +59,7 @@ class Speedometer:
         """batch: 0-based index in the epoch; seen: images trained on so far in the epoch."""
         if (batch + 1) % self.interval:
             return
-        loss = _read(totals["loss"]) / seen
+        loss = _sum_to_float(totals["loss"]) / seen
         now = time.time()
         speed = (seen - self.last_seen) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_seen = now, seen
@@ -118,14 +83,14 @@ def train_one_epoch(state, x, y, batch_size, progress=None, speedometer=None):
             losses = [state.loss_fn(out, lab) for out, lab in zip(outputs, ys)]
         autograd.backward(losses)
         # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
-        state.trainer.step(data.shape[0] * state.images_per_update)
+        state.trainer.step(data.shape[0] * state.workers_per_update)
         _tally(totals, outputs, ys, losses)
         n += data.shape[0]
         if progress is not None:
             progress.update(data.shape[0])
         if speedometer is not None:
             speedometer.after_batch(i, n, totals)
-    loss, correct = _read(totals["loss"]), _read(totals["correct"])  # the epoch's only sync
+    loss, correct = _sum_to_float(totals["loss"]), _sum_to_float(totals["correct"])  # the epoch's only sync
     seconds = time.time() - start
     state.epoch += 1
     return {"train_loss": loss / n, "train_acc": correct / n, "lr": state.trainer.learning_rate,
@@ -141,14 +106,15 @@ def evaluate(net, x, y, ctx, batch_size):
     for data, label in batches(x, y, batch_size, min_size=len(ctx)):
         xs, ys = split(data, label, ctx)
         _tally(totals, [net(part) for part in xs], ys)
-    return {"test_acc": _read(totals["correct"]) / x.shape[0]}
+    return {"test_acc": _sum_to_float(totals["correct"]) / x.shape[0]}
 
 
 def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, speedometer=None):
     """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch."""
     start = time.time()
     while state.epoch < epochs:
-        with _progress_bar(data.train_x.shape[0], state.epoch, epochs, show_progress) as bar:
+        with progress_bar(data.train_x.shape[0], "epoch %d/%d" % (state.epoch + 1, epochs),
+                          show_progress, unit="img", leave=False) as bar:
             train = train_one_epoch(state, data.train_x, data.train_y, batch_size, bar, speedometer)
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
         run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
@@ -165,11 +131,6 @@ def confusion_matrix(net, x, y, ctx, batch_size, num_classes):
         for out, lab in zip([net(part) for part in xs], ys):
             np.add.at(counts, (lab.asnumpy().astype(int), out.argmax(axis=1).asnumpy().astype(int)), 1)
     return counts.tolist()
-
-
-def _progress_bar(total, epoch, epochs, enabled):
-    return tqdm(total=total, desc="epoch %d/%d" % (epoch + 1, epochs), unit="img", leave=False,
-                file=sys.stderr, disable=not (enabled and sys.stderr.isatty()))
 
 
 def epoch_record(epoch, train_metrics, eval_metrics, start_time):

@@ -1,4 +1,5 @@
-"""Where this process stands in a training job: kvstore, rank, number of workers, shard.
+"""Where this process stands in a training job (its Worker): kvstore, rank, number of workers,
+shard.
 
 On one machine (kvstore local, device or nccl) there is one worker. With a dist_* kvstore the
 job is several worker processes started by launch.py, each with its own shard of the training
@@ -26,7 +27,8 @@ class LaunchError(Exception):
 
 
 @dataclass
-class Workers:
+class Worker:
+    """This process in its job: how it sums gradients, its rank and how many workers there are."""
     kind: str  # one of KVSTORES
     kvstore: object  # what gluon.Trainer gets: the name, or the dist kvstore created once
     rank: int = 0
@@ -52,7 +54,7 @@ class Workers:
         return False if self.distributed and not self.asynchronous else None
 
     @property
-    def images_per_update(self):
+    def workers_per_update(self):
         """How many workers' batches one update averages over: all of them when synchronous."""
         return 1 if self.asynchronous else self.num_workers
 
@@ -63,16 +65,16 @@ class Workers:
 
 
 def connect(kv_store, environ):
-    """The Workers of this process. A dist_* kvstore is created here; it needs launch.py's env."""
+    """The Worker of this process. A dist_* kvstore is created here; it needs launch.py's env."""
     if not kv_store.startswith("dist"):
-        return Workers(kv_store, kv_store)
+        return Worker(kv_store, kv_store)
     if "DMLC_ROLE" not in environ:
         raise LaunchError(
             "--kv-store %s trains with several worker processes, which launch.py starts: "
             "python launch.py -n 2 -- python train_cifar10.py --kv-store %s ..."
             % (kv_store, kv_store))
     kv = mx.kv.create(kv_store)
-    return Workers(kv_store, kv, rank=kv.rank, num_workers=kv.num_workers)
+    return Worker(kv_store, kv, rank=kv.rank, num_workers=kv.num_workers)
 
 
 def shard_indices(n, rank, num_workers):
@@ -86,20 +88,20 @@ def shard_indices(n, rank, num_workers):
     return np.sort(order[rank * size:(rank + 1) * size])
 
 
-def shard(dataset, workers):
+def shard(dataset, worker):
     """The dataset with this worker's share of the training images (the test set is whole)."""
-    if workers.num_workers == 1:
+    if worker.num_workers == 1:
         return dataset
-    if dataset.train_x.shape[0] < workers.num_workers:
+    if dataset.train_x.shape[0] < worker.num_workers:
         raise DataError("%d training images cannot be shared by %d workers"
-                         % (dataset.train_x.shape[0], workers.num_workers))
-    index = mx.nd.array(shard_indices(dataset.train_x.shape[0], workers.rank, workers.num_workers),
+                         % (dataset.train_x.shape[0], worker.num_workers))
+    index = mx.nd.array(shard_indices(dataset.train_x.shape[0], worker.rank, worker.num_workers),
                         dtype=np.int32)
     return replace(dataset, train_x=mx.nd.take(dataset.train_x, index),
                    train_y=mx.nd.take(dataset.train_y, index))
 
 
-def start_trainer(trainer, net, sample, workers):
+def start_trainer(trainer, net, sample, worker):
     """Initialises a dist kvstore with the parameters before the first update, and waits.
 
     gluon.Trainer would do it inside the first step(), right before pushing that step's
@@ -112,7 +114,7 @@ def start_trainer(trainer, net, sample, workers):
     updates in the worker (dist_sync): with updates on the servers (dist_async) every step pulls
     the weights anyway, and the servers' optimizer must first see the step's batch size.
     """
-    if workers.update_on_kvstore is not False:
+    if worker.update_on_kvstore is not False:
         return
     net(sample)  # completes deferred initialisation: every parameter has its data
     trainer._init_kvstore()

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Side-by-side speed benchmark: train_cifar10.py against a peer script, on the same machine and data.
 
-    python benchmark.py --data-dir DIR --peer ../shared/peers/torch_reference.py \\
+    python -m tools.benchmark --data-dir DIR --peer ../shared/peers/torch_reference.py \\
         --peer-python /path/to/torch/venv/bin/python --classes 0,1 --reps 3
-    python benchmark.py --data-dir DIR --breakdown      # where our time goes, no peer
+    python -m tools.benchmark --data-dir DIR --breakdown      # where our time goes, no peer
 
 Both sides run as fresh processes, one after the other, alternating which goes first, `--reps`
 times each. Wall time is measured as our users feel it: from process start to the last epoch's
@@ -12,6 +11,9 @@ multiply-adds at a given FLOP rate. Peak memory is each process's maximum reside
 
 DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
 `DATA_ROOT --classes 0,1|all --epochs N` and print one JSON line per epoch with test_acc.
+
+This process imports the project (and so MXNet) only after the runs, for the floor and the
+breakdown: both sides start with the environment as the user gave it.
 """
 import argparse
 import json
@@ -22,8 +24,8 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.abspath(__file__))
-ISSUE_PEAK_GFLOPS = 157.0  # the spec's floor assumption for a 2-core AVX2 CPU (2 x 256-bit FMA)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASSUMED_PEAK_GFLOPS = 157.0  # FP32 GFLOP/s the floor assumes for 2 AVX2 cores (2 x 256-bit FMA each)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,8 +115,8 @@ def _leaves(block):
 def run_flops(args):
     """FLOPs of the whole run: 3 passes per training image (forward, gradient of the input, of
     the weights; the first layer needs no input gradient), 1 per test image, 2 FLOPs per MAC."""
-    from data import load_cifar10, parse_classes
     import numpy as np
+    from data import load_cifar10, parse_classes
 
     classes = parse_classes(args.classes)
     _, train_y, _, test_y = load_cifar10(args.data_dir, progress=False)
@@ -160,9 +162,9 @@ def report(args, runs, flops, gemm_gflops):
     if runs["peer"]:
         lines.append("ours / peer wall time: %.2f (target <= 0.60)"
                      % (ours_wall / _median(runs["peer"], "wall")[0]))
-    lines.append("floor: %.2f TFLOP at %.0f GFLOP/s (spec's assumption) = %.1f s; ours is %.1fx"
-                 % (flops / 1e12, ISSUE_PEAK_GFLOPS, flops / ISSUE_PEAK_GFLOPS / 1e9,
-                    ours_wall / (flops / ISSUE_PEAK_GFLOPS / 1e9)))
+    lines.append("floor: %.2f TFLOP at %.0f GFLOP/s (2 AVX2 cores' peak) = %.1f s; ours is %.1fx"
+                 % (flops / 1e12, ASSUMED_PEAK_GFLOPS, flops / ASSUMED_PEAK_GFLOPS / 1e9,
+                    ours_wall / (flops / ASSUMED_PEAK_GFLOPS / 1e9)))
     lines.append("floor at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; ours is %.2fx"
                  % (gemm_gflops, flops / gemm_gflops / 1e9, ours_wall / (flops / gemm_gflops / 1e9)))
     return "\n".join(lines)
@@ -172,26 +174,25 @@ def report(args, runs, flops, gemm_gflops):
 # Where our time goes (--breakdown)
 
 def breakdown(args):
-    """Times each phase of one of our runs in this process, with the script's own functions."""
-    import cpu_threads
-
-    cpu_threads.use_all_cores()
+    """Times each phase of one of our default runs in this process, with the training code's
+    own functions."""
     start = time.perf_counter()
+    import training  # noqa: F401  (prepares the process before MXNet loads)
     import mxnet as mx
-    import train_cifar10 as script
-    from data import CLASS_NAMES, batches, load_cifar10, num_batches, prepare
-    from distributed import Workers
-    from training import evaluate, train_one_epoch
+    from data import CIFAR10_CLASSES, batches, load_cifar10, num_batches, parse_classes, prepare
+    from training.config import RunConfig
+    from training.distributed import Worker
+    from training.loop import evaluate, train_one_epoch
+    from training.state import build_state
 
-    phases = {"import mxnet and the script": time.perf_counter() - start}
+    phases = {"import mxnet and the training code": time.perf_counter() - start}
     t = time.perf_counter()
-    dataset = prepare(*load_cifar10(args.data_dir, progress=False),
-                      classes=script.parse_classes(args.classes), class_names=CLASS_NAMES)
+    config = RunConfig(classes=tuple(parse_classes(args.classes)), no_comet=True)
+    dataset = prepare(*load_cifar10(args.data_dir, progress=False), classes=config.classes,
+                      class_names=CIFAR10_CLASSES)
     phases["read and normalise the data"] = time.perf_counter() - t
-    script_args = script.build_parser().parse_args(["--classes", args.classes, "--no-comet"])
-    script_args.classes = script.parse_classes(args.classes)
-    state = script.build_state(script_args, dataset, [mx.cpu()], Workers("device", "device"))
-    x, y, bs = dataset.train_x, dataset.train_y, script_args.batch_size
+    state = build_state(config, dataset, [mx.cpu()], Worker("device", "device"))
+    x, y, bs = dataset.train_x, dataset.train_y, config.batch_size
 
     train_one_epoch(state, x, y, bs)  # warm-up: graph building, memory planning
     full = train_one_epoch(state, x, y, bs)["epoch_time"]
@@ -248,9 +249,8 @@ def main(argv=None):
         except RuntimeError as e:
             print("error: %s" % e, file=sys.stderr)
             return 1
-    import cpu_threads
+    import training  # noqa: F401  (now: the runs above started with the environment as given)
 
-    cpu_threads.use_all_cores()  # for the GEMM measurement; after the runs, whose env stays as given
     print(report(args, runs, run_flops(args), measure_gemm_gflops()))
     return 0
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Compare training runs offline, from their run folders (no Comet account needed).
 
-    python compare_runs.py runs/RUN_A runs/RUN_B --plot comparison.png
+    python -m tools.compare_runs runs/RUN_A runs/RUN_B --plot comparison.png
 
 Prints a table of each run's final metrics and draws test accuracy and train loss per epoch of
 all runs into one PNG.

@@ -2,9 +2,10 @@
 
 MXNet's optimizer calls a schedule with num_update = 1 for the first update. Because nothing else
 is kept, a resumed Trainer (its update count restored) continues the same curve, and a dist_async
-kvstore server can run the schedule itself. This module imports only mxnet.lr_scheduler, which
-has no other MXNet dependency: a kvstore server unpickles the schedule while `import mxnet` is
-still in progress.
+kvstore server can run the schedule itself. A kvstore server unpickles the schedule while its
+`import mxnet` is still in progress, so this module imports only mxnet.lr_scheduler, which has no
+other MXNet dependency, and the package's __init__ only prepares the process (its `import mxnet`
+finds the module already loading). tests/test_distributed.py's dist_async job proves it.
 """
 from mxnet.lr_scheduler import LRScheduler
 

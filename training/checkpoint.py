@@ -11,14 +11,16 @@ checkpoints as they were. Loading checks sizes and checksums, so a damaged file 
 loaded.
 """
 import glob
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 
 import mxnet as mx
 import numpy as np
+
+import models
+
+from .files import atomic_write, md5, write_json
 
 FORMAT = 1
 
@@ -31,35 +33,13 @@ def paths(prefix, epoch):
     return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json")}
 
 
-def _md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_atomically(path, write):
-    """write(tmp_path) fills a temporary file beside path, which then replaces path at once."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_json_atomically(path, record):
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=1)
-
-    _write_atomically(path, write)
+def model_meta(dataset, config_record):
+    """What a checkpoint or an export needs beside the weights: the model, its classes and input,
+    the normalisation statistics, and the run's recorded config."""
+    return {"model": config_record["model"], "num_classes": dataset.num_classes,
+            "input_size": dataset.test_x.shape[2],
+            "class_names": dataset.class_names, "mean": dataset.mean.tolist(),
+            "std": dataset.std.tolist(), "config": config_record}
 
 
 def _rng_to_json(rng):
@@ -79,14 +59,16 @@ def save(prefix, state, meta):
     folder = os.path.dirname(os.path.abspath(prefix))
     os.makedirs(folder, exist_ok=True)
     files = paths(prefix, state.epoch)
-    _write_atomically(files["params"], state.net.save_parameters)
-    _write_atomically(files["states"], state.trainer.save_states)
+    with atomic_write(files["params"]) as tmp:
+        state.net.save_parameters(tmp)
+    with atomic_write(files["states"]) as tmp:
+        state.trainer.save_states(tmp)
     record = dict(meta, format=FORMAT, epoch=state.epoch,
                   num_update=state.trainer.optimizer.num_update, rng=_rng_to_json(state.rng),
                   files={ext: {"name": os.path.basename(files[ext]),
-                               "bytes": os.path.getsize(files[ext]), "md5": _md5(files[ext])}
+                               "bytes": os.path.getsize(files[ext]), "md5": md5(files[ext])}
                          for ext in ("params", "states")})
-    _write_json_atomically(files["json"], record)
+    write_json(files["json"], record)
     return files["json"]
 
 
@@ -116,10 +98,31 @@ def read(prefix, epoch):
         if not os.path.isfile(path):
             raise CheckpointError("%s is missing; resume from another epoch" % path)
         size = os.path.getsize(path)
-        if size != expected[ext]["bytes"] or _md5(path) != expected[ext]["md5"]:
+        if size != expected[ext]["bytes"] or md5(path) != expected[ext]["md5"]:
             raise CheckpointError("%s is damaged (%d bytes, expected %d, or its checksum differs); "
                                   "resume from another epoch" % (path, size, expected[ext]["bytes"]))
     return record
+
+
+def read_matching(prefix, epoch, model, class_names):
+    """The checkpoint's record (read) if it holds this model for these classes."""
+    record = read(prefix, epoch)
+    if record["model"] != model or record["class_names"] != list(class_names):
+        raise CheckpointError(
+            "%s-%04d holds %s for classes %s; this run is %s for classes %s (--classes)"
+            % (prefix, epoch, record["model"], ",".join(record["class_names"]), model,
+               ",".join(class_names)))
+    return record
+
+
+def resume_hint(prefix, epochs_done, epochs):
+    """What to tell a user whose run stopped after epochs_done: the checkpoint to resume from."""
+    message = "interrupted after %d of %d epochs." % (epochs_done, epochs)
+    saved = latest(prefix) if prefix else None
+    if saved is None:
+        return message + " No checkpoint was saved (--model-prefix saves them)."
+    return message + (" The latest checkpoint is %s-%04d: resume with the same command and "
+                      "--load-epoch %d." % (prefix, saved, saved))
 
 
 def restore(prefix, record, state):
@@ -165,11 +168,12 @@ class Saver:
         if self.pending is None:
             return None
         source, target = paths(self.pending_prefix, self.pending), paths(self.prefix, self.pending)
-        record = json.load(open(source["json"]))
+        with open(source["json"]) as f:
+            record = json.load(f)
         for ext in ("params", "states"):
             os.replace(source[ext], target[ext])
             record["files"][ext]["name"] = os.path.basename(target[ext])
-        _write_json_atomically(target["json"], record)
+        write_json(target["json"], record)
         self._discard_pending()
         return record["epoch"]
 
@@ -203,12 +207,10 @@ def export(net, path, meta, sample):
     finally:
         if fused:
             net.fuse_bn_relu(True)
-    import models
-
     record = dict(meta, format=FORMAT, batch_statistics=models.uses_batch_statistics(meta["model"]),
                   symbol=os.path.basename(path) + "-symbol.json",
                   params=os.path.basename(path) + "-0000.params")
-    _write_json_atomically(path + "-meta.json", record)
+    write_json(path + "-meta.json", record)
     return path + "-meta.json"
 
 
@@ -235,8 +237,6 @@ def load_features(path, net):
 
     The output layer is left as initialised: fine-tuning gives it the new number of classes.
     """
-    import models
-
     kind, prefix, epoch = locate(path)
     if kind == "export":
         saved = {_unprefixed(k.split(":", 1)[1]): v

@@ -1,0 +1,110 @@
+"""RunConfig: every setting of one run, resolved once from the flags and never changed after.
+
+train_cifar10.py parses and checks the flags, then `resolve` settles what they leave open: the
+classes as indices into the data's classes, the run's name, whether this process talks. The
+defaults of the flags are the defaults here. `record` is what the run folder, Comet,
+checkpoints and exports keep of a run.
+"""
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+
+import mxnet as mx
+import numpy as np
+
+from data import parse_classes
+
+DEFAULT_COMET_PROJECT = "cifar10-gluon"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # data
+    dataset: str = "cifar10"  # a CIFAR release (data.LAYOUTS), unless image_folder or rec_prefix
+    coarse_labels: bool = False  # CIFAR-100's 20 superclasses
+    data_dir: str = None  # None: $MXNET_HOME/datasets/DATASET
+    data_url: str = None  # None: the official URL
+    classes: tuple = ()  # indices into the data's classes, trained as 0..k-1 in this order
+    image_folder: str = None
+    rec_prefix: str = None
+    # training
+    epochs: int = 5
+    batch_size: int = 128  # images per update and worker, split across its devices
+    lr: float = 0.1  # after any warmup
+    momentum: float = 0.9
+    seed: int = 42
+    # model and recipe
+    model: str = "spec-resnet"  # the model's one name (models.canonical_name)
+    optimizer: str = "sgd"  # or 'nag'
+    wd: float = 0.0
+    lr_mode: str = "linear"  # 'linear', 'step' or 'constant'
+    lr_factor: float = 0.1  # step mode
+    lr_decay_epoch: tuple = ()  # step mode: epochs at whose start the rate is multiplied
+    lr_decay_period: int = 0  # step mode: every N epochs
+    warmup_epochs: int = 0
+    augment: bool = False
+    # devices
+    num_gpus: int = 0
+    kv_store: str = "device"
+    # checkpoints
+    model_prefix: str = None
+    save_period: int = 1  # epochs
+    load_epoch: int = None
+    finetune: str = None
+    freeze_features: bool = False
+    export: str = None
+    # output and tracking
+    log_interval: int = None  # batches
+    quiet: bool = False
+    run_name: str = None
+    output_dir: str = None  # None: runs/RUN_NAME
+    no_comet: bool = False
+    comet_project: str = DEFAULT_COMET_PROJECT
+    comet_workspace: str = None
+    # resolved from the data
+    class_names: tuple = ()  # of the classes trained, in their order
+    classes_tag: str = "all"  # 'all' or the indices joined by '-', in names and tags
+
+
+def resolve(flags, source, chief=True):
+    """The RunConfig of parsed flags (an argparse Namespace) for a DataSource. chief: whether
+    this process reports (rank 0); the others are quiet. Raises ValueError for --classes."""
+    classes = parse_classes(flags.classes, source.class_names)
+    tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
+    run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
+    settings = dict(vars(flags), classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
+                    quiet=flags.quiet or not chief, run_name=run_name,
+                    class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag)
+    return RunConfig(**settings)
+
+
+def _version(distribution):
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def record(config, dataset, ctx, worker, source_name):
+    """Every effective setting of the run, and what it ran on (never any secret), as JSON values."""
+    values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
+              if k != "quiet"}
+    values.update({
+        "dataset": source_name,
+        "class_names": dataset.class_names, "num_classes": dataset.num_classes,
+        "train_images": dataset.train_x.shape[0], "test_images": dataset.test_x.shape[0],
+        "nesterov": config.optimizer == "nag", "weight_decay": config.wd,
+        "lr_schedule": ("linear-to-zero" if config.lr_mode == "linear" else config.lr_mode)
+        + (" after %d warmup epochs" % config.warmup_epochs if config.warmup_epochs else ""),
+        "device": "gpu" if config.num_gpus else "cpu", "contexts": [str(c) for c in ctx],
+        "num_devices": len(ctx), "num_workers": worker.num_workers,
+        "global_batch_size": config.batch_size * worker.workers_per_update,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "mean": dataset.mean.tolist(), "std": dataset.std.tolist(),
+        "version_mxnet": mx.__version__, "version_gluoncv": _version("gluoncv"),
+        "version_numpy": np.__version__, "version_comet_ml": _version("comet_ml"),
+        "version_python": platform.python_version(), "host_cpu": platform.machine(),
+    })
+    return values

@@ -1,0 +1,57 @@
+"""Writing files so that nothing half-written is ever mistaken for a good one, checksums, and the
+progress bar. Used by checkpoints, exports, downloads, extraction and record packing alike."""
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from tqdm import tqdm
+
+CHUNK = 1 << 20  # bytes per read while hashing
+
+
+@contextlib.contextmanager
+def atomic_write(path, folder=False):
+    """Yields a temporary path beside `path` to write to (a folder with folder=True). When the
+    block completes, the temporary replaces `path` at once (a file is flushed to disk first);
+    when it raises, the temporary is removed and `path` is left as it was."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if folder:
+        tmp = tempfile.mkdtemp(prefix=name + ".", suffix=".part", dir=parent)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=parent)
+        os.close(fd)
+    try:
+        yield tmp
+        if not folder:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, record):
+    """Writes record as indented JSON to path atomically."""
+    with atomic_write(path) as tmp, open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+
+
+def md5(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def progress_bar(total, desc, enabled, **kwargs):
+    """A tqdm bar on stderr, shown only when enabled and stderr is a terminal."""
+    return tqdm(total=total, desc=desc, file=sys.stderr,
+                disable=not (enabled and sys.stderr.isatty()), **kwargs)

@@ -1,0 +1,105 @@
+"""TrainState: what a run carries from epoch to epoch, and how a run's state is built or resumed.
+
+The network is seeded, initialised (or started from a trained model's features) and
+hybridized; the Trainer gets the run's optimizer and its LR schedule through optimizer_params,
+and nothing else ever sets the learning rate.
+"""
+import functools
+from dataclasses import dataclass, field
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+import models
+from data import augment, num_batches
+
+from . import checkpoint, distributed
+from .schedules import LinearDecay, make_schedule
+
+
+@dataclass
+class TrainState:
+    """What a training run carries from epoch to epoch."""
+    net: gluon.HybridBlock
+    trainer: gluon.Trainer
+    ctx: list
+    rng: np.random.RandomState  # shuffles the training set (and draws the augmentation)
+    epoch: int = 0  # epochs completed
+    workers_per_update: int = 1  # workers whose batches one update averages (dist_sync: all)
+    drop_last: bool = False  # equal batches only (dist_async: the servers' scale is fixed)
+    augment: object = None  # augment(batch, rng=...) -> batch, e.g. data.augment with mean and std
+    loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
+
+
+def make_trainer(net, lr, momentum, total_updates=None, kvstore="device", update_on_kvstore=None,
+                 optimizer="sgd", wd=0.0, schedule=None):
+    """The Trainer. Defaults: the spec's plain SGD with momentum, no weight decay, and a learning
+    rate decaying linearly to 0 over total_updates (schedule replaces that; lr is its base).
+
+    optimizer: 'sgd' or 'nag' (Nesterov momentum). kvstore: with several contexts the Trainer
+    must aggregate gradients through a kvstore ('device' or 'local'); with kvstore=None each copy
+    would update from its own gradient and the copies would silently drift apart. A dist kvstore
+    is passed as the created object. update_on_kvstore=False keeps the optimizer in the worker
+    (synchronous dist kvstores: the update, its state and schedule stay local and identical in
+    every worker, and checkpoints can save them); None lets MXNet choose.
+    """
+    if schedule is None:
+        schedule = LinearDecay(total_updates, base_lr=lr)
+    return gluon.Trainer(
+        net.collect_params(), optimizer,
+        {"learning_rate": lr, "momentum": momentum, "wd": wd, "lr_scheduler": schedule},
+        kvstore=kvstore, update_on_kvstore=update_on_kvstore)
+
+
+def build_schedule(config, train_images, ctx, worker):
+    """The run's LR schedule, counted in updates as the optimizer counts them (on the servers for
+    dist_async)."""
+    steps = num_batches(train_images, config.batch_size, min_size=len(ctx),
+                        drop_last=worker.asynchronous)
+    return make_schedule(config.lr_mode, config.lr, config.epochs, steps * worker.updates_per_step,
+                         config.lr_factor, config.lr_decay_epoch, config.warmup_epochs,
+                         config.lr_decay_period)
+
+
+def training_augmentation(config, dataset):
+    """augment(batch, rng=...) for the training batches, or None: --augment's pad-and-crop with
+    flip, or for the 28x28 Inception networks their recipe's random crop with mirror (always)."""
+    size = models.input_size(config.model)
+    if size < 32:
+        return functools.partial(augment, mean=dataset.mean, std=dataset.std, pad=0, size=size)
+    if config.augment:
+        return functools.partial(augment, mean=dataset.mean, std=dataset.std)
+    return None
+
+
+def build_state(config, dataset, ctx, worker):
+    """Seeded, initialised, hybridized network and its Trainer, ready for epoch 0."""
+    mx.random.seed(config.seed, ctx="all")
+    net = models.build(config.model, dataset.num_classes, ctx)
+    models.initialize(net, config.model, ctx)
+    if config.finetune:
+        checkpoint.load_features(config.finetune, net)
+        if config.freeze_features:
+            net.features.collect_params().setattr("grad_req", "null")
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = make_trainer(net, config.lr, config.momentum, kvstore=worker.kvstore,
+                           update_on_kvstore=worker.update_on_kvstore, optimizer=config.optimizer,
+                           wd=config.wd,
+                           schedule=build_schedule(config, dataset.train_x.shape[0], ctx, worker))
+    distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
+    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(config.seed),
+                      workers_per_update=worker.workers_per_update, drop_last=worker.asynchronous,
+                      augment=training_augmentation(config, dataset))
+
+
+def resume(state, prefix, record):
+    """Continues state from the checkpoint PREFIX-NNNN whose record checkpoint.read returned.
+
+    The saved optimizer brings its own schedule; this run's (the same curve unless --lr, --epochs
+    or another schedule flag changed: two-stage training) is put back, and continues from the
+    saved update count either way.
+    """
+    run_schedule = state.trainer.optimizer.lr_scheduler
+    checkpoint.restore(prefix, record, state)
+    state.trainer.optimizer.lr_scheduler = run_schedule
