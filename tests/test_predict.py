@@ -130,3 +130,27 @@ def test_frozen_features_stay_put_while_the_output_layer_learns(trained, data_di
 def test_bad_finetuning_flags_are_one_clear_error(data_dir, args, code, message):
     result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--quiet", *args)
     assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("input_size", [32, 28])
+def test_a_jpeg_of_another_size_reaches_the_network_bit_identical_in_training_and_prediction(tmp_path, input_size):
+    # One 100x75 noise JPEG per class and split; training's image-folder loader and predict.py
+    # must decode, resize, crop and normalise it to exactly the same network input.
+    import predict
+    from data import eval_order, load_image_folder, prepare
+
+    rng = np.random.RandomState(7)
+    paths = {}
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            os.makedirs(tmp_path / split / name)
+            path = str(tmp_path / split / name / "photo.jpg")
+            Image.fromarray(rng.randint(0, 256, size=(75, 100, 3)).astype(np.uint8)).save(path, quality=90)
+            paths[split, name] = path
+    dataset = prepare(*load_image_folder(str(tmp_path)), classes=[0, 1], class_names=["a", "b"],
+                      input_size=input_size)
+    meta = {"mean": dataset.mean.tolist(), "std": dataset.std.tolist(), "input_size": input_size}
+    in_prediction, names = predict.read_images([paths["test", "a"], paths["test", "b"]])
+    assert in_prediction.shape == (2, 3, 32, 32) and names == [paths["test", "a"], paths["test", "b"]]
+    order = eval_order(2)  # the order in which training put its test set
+    np.testing.assert_array_equal(predict.model_input(in_prediction, meta)[order], dataset.test_x.asnumpy())
