@@ -254,18 +254,18 @@ def load_dataset(config, source, worker):
 
 
 def open_outputs(config, dataset, ctx, worker, source):
-    """(recorded config, run log, checkpoint saver): rank 0 writes them; the others nothing."""
+    """(recorded settings, run log, checkpoint saver): rank 0 writes them; the others nothing."""
     if not worker.chief:
         return None, tracking.SilentLog(), None
-    record = run_config.record(config, dataset, ctx, worker, source.name)
-    run_log = tracking.open_run_log(config, record)
+    settings = run_config.recorded_settings(config, dataset, ctx, worker, source.name)
+    run_log = tracking.open_run_log(config, settings)
     say(config, "training on %s%s: %d training / %d test images of %d classes (%s); run folder %s"
         % (", ".join(map(str, ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
-    saver = (checkpoint.Saver(config.model_prefix, config.save_period, checkpoint.model_meta(dataset, record))
+    saver = (checkpoint.Saver(config.model_prefix, config.save_period, checkpoint.model_meta(dataset, settings))
              if config.model_prefix else None)
-    return record, run_log, saver
+    return settings, run_log, saver
 
 
 def main(argv=None):
@@ -283,7 +283,7 @@ def main(argv=None):
     except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    record, run_log, saver = open_outputs(config, dataset, ctx, worker, source)
+    settings, run_log, saver = open_outputs(config, dataset, ctx, worker, source)
     if resume_from is not None:
         resume(state, config.model_prefix, resume_from)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
@@ -303,7 +303,7 @@ def main(argv=None):
     if config.export and worker.chief:
         sample = dataset.test_x[:2].as_in_context(ctx[0])
         say(config, "exported to %s" % checkpoint.export(state.net, config.export,
-                                                         checkpoint.model_meta(dataset, record), sample))
+                                                         checkpoint.model_meta(dataset, settings), sample))
     return 0
 
 

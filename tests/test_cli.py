@@ -158,3 +158,23 @@ def test_a_progress_bar_only_on_a_terminal_and_not_with_quiet(data_dir):
     assert "epoch 1/1" in _stderr_on_a_terminal(*args)
     assert "epoch 1/1" not in _stderr_on_a_terminal(*args, "--quiet")
     assert "epoch 1/1" not in run_cli(*args).stderr  # stderr is a pipe here
+
+
+def test_the_flags_resolve_once_into_a_frozen_run_config_with_the_same_defaults():
+    import dataclasses
+
+    import train_cifar10
+    from data import CIFAR10_CLASSES, DataSource
+    from training.config import RunConfig, resolve
+
+    source = DataSource("cifar10", CIFAR10_CLASSES, load=None)
+    flags = train_cifar10.build_parser().parse_args(["--classes", "automobile,0", "--model", "spec"])
+    config = resolve(flags, source, chief=False)
+    assert config.classes == (1, 0) and config.class_names == ("automobile", "airplane")
+    assert config.classes_tag == "1-0" and config.run_name.startswith("spec-resnet_c1-0_")
+    assert config.model == "spec-resnet" and config.quiet  # not rank 0: quiet
+    defaults = resolve(train_cifar10.build_parser().parse_args([]), source)
+    assert defaults == dataclasses.replace(RunConfig(), classes=tuple(range(10)), class_names=CIFAR10_CLASSES,
+                                           run_name=defaults.run_name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 1.0

@@ -33,13 +33,13 @@ def paths(prefix, epoch):
     return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json")}
 
 
-def model_meta(dataset, config_record):
+def model_meta(dataset, settings):
     """What a checkpoint or an export needs beside the weights: the model, its classes and input,
-    the normalisation statistics, and the run's recorded config."""
-    return {"model": config_record["model"], "num_classes": dataset.num_classes,
+    the normalisation statistics, and the run's settings (config.recorded_settings)."""
+    return {"model": settings["model"], "num_classes": dataset.num_classes,
             "input_size": dataset.test_x.shape[2],
             "class_names": dataset.class_names, "mean": dataset.mean.tolist(),
-            "std": dataset.std.tolist(), "config": config_record}
+            "std": dataset.std.tolist(), "config": settings}
 
 
 def _rng_to_json(rng):

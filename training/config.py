@@ -2,7 +2,7 @@
 
 train_cifar10.py parses and checks the flags, then `resolve` settles what they leave open: the
 classes as indices into the data's classes, the run's name, whether this process talks. The
-defaults of the flags are the defaults here. `record` is what the run folder, Comet,
+defaults of the flags are the defaults here. `recorded_settings` is what the run folder, Comet,
 checkpoints and exports keep of a run.
 """
 import os
@@ -87,8 +87,9 @@ def _version(distribution):
         return "not installed"
 
 
-def record(config, dataset, ctx, worker, source_name):
-    """Every effective setting of the run, and what it ran on (never any secret), as JSON values."""
+def recorded_settings(config, dataset, ctx, worker, source_name):
+    """Every effective setting of the run, and what it ran on (never any secret), as JSON values:
+    the run folder's config.json, Comet's parameters, and the `config` of checkpoints and exports."""
     values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
               if k != "quiet"}
     values.update({

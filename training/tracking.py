@@ -52,18 +52,18 @@ def make_run_dir(path):
             candidate = "%s-%d" % (path, n)
 
 
-def open_run_log(config, record):
+def open_run_log(config, settings):
     """The RunLog of a run: its folder (--output-dir or runs/RUN_NAME) and, unless disabled, its
-    Comet experiment. record: the run's recorded config (RunConfig.record)."""
+    Comet experiment. settings: what config.recorded_settings gives."""
     run_dir = make_run_dir(config.output_dir or os.path.join("runs", config.run_name))
     comet = None
     if not comet_disabled(config.no_comet):
-        params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in record.items()}
-        tags = [record["model"], record["dataset"], "classes-" + record["classes_tag"],
-                record["device"], "devices-%d" % record["num_devices"]]
+        params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in settings.items()}
+        tags = [settings["model"], settings["dataset"], "classes-" + settings["classes_tag"],
+                settings["device"], "devices-%d" % settings["num_devices"]]
         comet = CometRun(config.run_name, config.comet_project, config.comet_workspace,
                          os.path.join(run_dir, "comet"), params, tags)
-    return RunLog(run_dir, record, comet)
+    return RunLog(run_dir, settings, comet)
 
 
 def warn(message):
@@ -149,13 +149,13 @@ class CometRun:
 class RunLog:
     """A run's record: its folder (config.json, metrics.jsonl), stdout, and Comet if enabled."""
 
-    def __init__(self, run_dir, config, comet=None, stream=None):
+    def __init__(self, run_dir, settings, comet=None, stream=None):
         self.run_dir = run_dir
         self.comet = comet
         self.stream = stream or sys.stdout
         self.history = []
         with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(config, f, indent=2, sort_keys=True)
+            json.dump(settings, f, indent=2, sort_keys=True)
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         open(self.metrics_path, "w").close()
 
