@@ -9,12 +9,12 @@ import tarfile
 import tempfile
 import threading
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-import training  # noqa: E402,F401  (first, as the scripts do: prepares the process before MXNet loads)
+import training  # noqa: F401  (first, as the scripts do: prepares the process before MXNet loads)
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # on sys.path: pytest.ini
 
 RECORDS = 10000  # per file, as in the official files
 FEW = 120  # records per file that belong to classes 0, 1, 2; the rest are classes 3-9

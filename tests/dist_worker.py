@@ -1,28 +1,28 @@
 """A worker for the distributed tests, started by launch.py: trains a few steps, saves its copy.
 
-    python launch.py -n 2 -s 1 -- python tests/dist_worker.py OUT_DIR [--kv-store K] [--die-at-step S]
+    PYTHONPATH=. python launch.py -n 2 -s 1 -- python tests/dist_worker.py OUT_DIR [--kv-store K] [--die-at-step S]
 
 Uses the product's own pieces (distributed.connect and shard, make_trainer, train_one_epoch) on
 a small learnable dataset and writes OUT_DIR/rank-R.params and rank-R.json (its metrics). With
 --die-at-step K, worker 1 exits with code 3 before its K-th step, as a crashed worker would.
 """
+# A scheduler or server process stays inside this import (it loads MXNet), and unpickles the
+# optimizer's schedule from training.schedules while in it. The tests put the repository on
+# PYTHONPATH.
+import training  # noqa: F401
+
 import argparse
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# A scheduler or server process stays inside this import (it loads MXNet), and unpickles the
-# optimizer's schedule from training.schedules while in it.
-import training  # noqa: E402,F401
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
+import mxnet as mx
+import numpy as np
 
-from data import Dataset  # noqa: E402
-from models import SpecResNet  # noqa: E402
-from training import distributed  # noqa: E402
-from training.loop import train_one_epoch  # noqa: E402
-from training.state import TrainState, make_trainer  # noqa: E402
+from data import Dataset
+from models import SpecResNet
+from training import distributed
+from training.loop import train_one_epoch
+from training.state import TrainState, make_trainer
 
 IMAGES, BATCH = 64, 8  # 32 images and 4 steps per worker and epoch
 

@@ -28,7 +28,7 @@ def run_launch(*args, cwd=None):
     proc = subprocess.run([sys.executable, os.path.join(REPO, "launch.py"), "--timeout",
                            str(JOB_TIMEOUT)] + list(args),
                           capture_output=True, text=True, timeout=JOB_TIMEOUT + 30, cwd=cwd,
-                          env=dict(os.environ, COMET_DISABLE="1"))
+                          env=dict(os.environ, COMET_DISABLE="1", PYTHONPATH=REPO))
     proc.seconds = time.monotonic() - started
     return proc
 
