@@ -19,10 +19,12 @@ import models
 from training import checkpoint, config as run_config, distributed, tracking
 from training.config import RunConfig
 from training.devices import contexts
-from training.loop import Speedometer, confusion_matrix, fit
+from training.loop import Speedometer, TrainingDiverged, confusion_matrix, fit
 from training.state import build_state, resume
 
 DEFAULTS = RunConfig()  # the flags' defaults
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT
+EXIT_DIVERGED = 3  # the training loss became NaN or infinite
 
 # ----------------------------------------------------------------------------------------------
 # Command line
@@ -268,6 +270,34 @@ def open_outputs(config, dataset, ctx, worker, source):
     return settings, run_log, saver
 
 
+def finish(config, state, dataset, run_log, status="finished"):
+    run_log.finish(confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
+                                    config.batch_size, dataset.num_classes),
+                   dataset.class_names, str(state.net), status)
+
+
+def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
+    """Ends a run stopped by the user (Ctrl-C, SIGTERM) or by a diverged training loss: the last
+    good epoch is saved if it was pending, and the record says how the run ended. Returns the
+    exit code."""
+    if saver is not None:
+        saver.publish_pending()
+    if diverged is None:
+        if worker.chief:
+            finish(config, state, dataset, run_log, status="interrupted")
+        print(checkpoint.resume_hint(config.model_prefix, state.epoch, config.epochs), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    reason = ("%s (--lr %g): the network diverged, most likely because the learning rate is too "
+              "high for it; nothing of that epoch was saved or exported" % (diverged, config.lr))
+    if worker.chief:
+        run_log.fail(reason)
+    print("error: %s. %s" % (reason, checkpoint.resume_hint(config.model_prefix, diverged.epoch,
+                                                             config.epochs, how="Stopped",
+                                                             change=" and a lower --lr")),
+          file=sys.stderr)
+    return EXIT_DIVERGED
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -291,15 +321,11 @@ def main(argv=None):
         fit(state, dataset, config.epochs, config.batch_size, run_log, saver, show_progress=not config.quiet,
             speedometer=Speedometer(config.log_interval) if config.log_interval and worker.chief else None)
     except KeyboardInterrupt:
-        if saver is not None:
-            saver.publish_pending()
-        print(checkpoint.resume_hint(config.model_prefix, state.epoch, config.epochs), file=sys.stderr)
-        return 130
-    finally:
-        if worker.chief:
-            run_log.finish(confusion_matrix(state.net, dataset.test_x, dataset.test_y, ctx,
-                                            config.batch_size, dataset.num_classes),
-                           dataset.class_names, str(state.net))
+        return stop_early(config, state, dataset, run_log, saver, worker)
+    except TrainingDiverged as e:
+        return stop_early(config, state, dataset, run_log, saver, worker, diverged=e)
+    if worker.chief:
+        finish(config, state, dataset, run_log)
     if config.export and worker.chief:
         sample = dataset.test_x[:2].as_in_context(ctx[0])
         say(config, "exported to %s" % checkpoint.export(state.net, config.export,

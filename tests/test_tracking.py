@@ -173,3 +173,46 @@ def test_a_comet_call_failing_mid_run_switches_to_an_offline_archive_that_replay
 
     # The fallback archive holds the whole run: the epoch before the failure was replayed into it.
     assert sorted(map(test_accs, archives)) == [[0.5], [0.5, 0.75]]
+
+
+def test_a_diverging_run_stops_saves_nothing_broken_and_says_so_everywhere(data_dir, tmp_path):
+    # Two good epochs, then a second stage at --lr 1000, whose first epoch ends with a NaN loss.
+    run_dir, prefix = str(tmp_path / "run"), str(tmp_path / "ckpt" / "m")
+    common = ["--data-dir", data_dir, "--classes", "0,1", "--model-prefix", prefix, "--quiet"]
+    assert run_cli(*common, "--epochs", "2").returncode == 0
+    result = run_cli(*common, "--epochs", "4", "--load-epoch", "2", "--lr", "1000", "--save-period", "2",
+                     "--export", str(tmp_path / "export"), "--output-dir", run_dir,
+                     env={"COMET_DISABLE": "", "COMET_API_KEY": "", "HOME": str(tmp_path)})
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""  # nothing of the broken epoch
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "the training loss became nan in epoch 2 (--lr 1000)" in errors[0]
+    assert "learning rate is too high" in errors[0]
+    assert "m-0002: resume with the same command and --load-epoch 2 and a lower --lr" in errors[0]
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["m-0001.json", "m-0001.params", "m-0001.states",
+                                                    "m-0002.json", "m-0002.params", "m-0002.states"]
+    assert not any(name.startswith("export") for name in os.listdir(tmp_path))
+    status = json.load(open(os.path.join(run_dir, "status.json")))
+    assert status["status"] == "failed" and "became nan in epoch 2" in status["reason"]
+    assert status["epochs_logged"] == 0
+    assert not os.path.exists(os.path.join(run_dir, "confusion_matrix.json"))
+    archive, messages = archive_messages(run_dir)
+    others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
+    assert others["status"] == "failed" and "became nan" in others["failure"]
+    assert not any(m["type"] == "metric_msg" and m["payload"]["metric"]["metricName"] == "test_acc"
+                   for m in messages)
+    with zipfile.ZipFile(archive) as z:
+        assert "failed" in json.loads(z.read("experiment.json"))["tags"]
+    # The last good checkpoint is the latest, and resumes with a sane rate to the end.
+    resumed = run_cli(*common, "--epochs", "4", "--load-epoch", "2", "--lr", "0.05")
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert [r["epoch"] for r in lines] == [2, 3] and all(r["train_loss"] < 1 for r in lines)
+
+
+def test_a_finished_run_says_so_in_its_folder_and_on_comet(offline_run):
+    run_dir, _ = offline_run
+    assert json.load(open(os.path.join(run_dir, "status.json")))["status"] == "finished"
+    _, messages = archive_messages(run_dir)
+    others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
+    assert others["status"] == "finished"

@@ -115,14 +115,15 @@ def read_matching(prefix, epoch, model, class_names):
     return record
 
 
-def resume_hint(prefix, epochs_done, epochs):
-    """What to tell a user whose run stopped after epochs_done: the checkpoint to resume from."""
-    message = "interrupted after %d of %d epochs." % (epochs_done, epochs)
+def resume_hint(prefix, epochs_done, epochs, how="interrupted", change=""):
+    """What to tell a user whose run stopped after epochs_done: the checkpoint to resume from
+    (with `change` to the command, e.g. ' and a lower --lr')."""
+    message = "%s after %d of %d epochs." % (how, epochs_done, epochs)
     saved = latest(prefix) if prefix else None
     if saved is None:
         return message + " No checkpoint was saved (--model-prefix saves them)."
     return message + (" The latest checkpoint is %s-%04d: resume with the same command and "
-                      "--load-epoch %d." % (prefix, saved, saved))
+                      "--load-epoch %d%s." % (prefix, saved, saved, change))
 
 
 def restore(prefix, record, state):

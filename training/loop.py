@@ -5,6 +5,7 @@ GPUs, or CPUs): the batch is split across them, each computes its part, and one 
 applies the gradients summed over all of them. Loss sums and correct counts stay NDArrays on
 their devices and are read once per epoch, so the loop never waits for the device per batch.
 """
+import math
 import sys
 import time
 
@@ -109,13 +110,27 @@ def evaluate(net, x, y, ctx, batch_size):
     return {"test_acc": _sum_to_float(totals["correct"]) / x.shape[0]}
 
 
+class TrainingDiverged(Exception):
+    """An epoch's training loss was not finite: the weights are broken and must not be saved."""
+
+    def __init__(self, epoch, loss):
+        super().__init__("the training loss became %s in epoch %d" % (loss, epoch))
+        self.epoch, self.loss = epoch, loss
+
+
 def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, speedometer=None):
-    """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch."""
+    """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch.
+
+    Raises TrainingDiverged after an epoch whose training loss is not finite, before anything of
+    it is logged or saved (the loss is the value the epoch reads anyway: no extra device sync).
+    """
     start = time.time()
     while state.epoch < epochs:
         with progress_bar(data.train_x.shape[0], "epoch %d/%d" % (state.epoch + 1, epochs),
                           show_progress, unit="img", leave=False) as bar:
             train = train_one_epoch(state, data.train_x, data.train_y, batch_size, bar, speedometer)
+        if not math.isfinite(train["train_loss"]):
+            raise TrainingDiverged(state.epoch - 1, train["train_loss"])
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
         run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
                           step=state.trainer.optimizer.num_update)

@@ -147,7 +147,8 @@ class CometRun:
 
 
 class RunLog:
-    """A run's record: its folder (config.json, metrics.jsonl), stdout, and Comet if enabled."""
+    """A run's record: its folder (config.json, metrics.jsonl, and at the end status.json: finished,
+    interrupted or failed), stdout, and Comet if enabled."""
 
     def __init__(self, run_dir, settings, comet=None, stream=None):
         self.run_dir = run_dir
@@ -171,8 +172,10 @@ class RunLog:
             self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS},
                             step=step, epoch=record["epoch"])
 
-    def finish(self, confusion, class_names, model_summary):
-        """The end of a run: confusion matrix, model summary and final metrics, then Comet's end."""
+    def finish(self, confusion, class_names, model_summary, status="finished"):
+        """The end of a run: confusion matrix, model summary and final metrics, then Comet's end.
+        status: 'finished', or 'interrupted' for a run stopped by the user."""
+        self._write_status(status)
         with open(os.path.join(self.run_dir, "confusion_matrix.json"), "w") as f:
             json.dump({"labels": class_names, "matrix": confusion}, f)
         with open(os.path.join(self.run_dir, "model.txt"), "w") as f:
@@ -185,6 +188,24 @@ class RunLog:
         if self.history:
             final = {k: self.history[-1][k] for k in EPOCH_METRICS}
             self.comet.call("log_others", {"final_" + k: v for k, v in final.items()})
+        self.comet.call("log_other", "status", status)
+        self._end_comet()
+
+    def fail(self, reason):
+        """The end of a run that failed: the folder and Comet say so and why; nothing else is
+        reported of the broken network."""
+        self._write_status("failed", reason)
+        if self.comet is None:
+            return
+        self.comet.call("add_tag", "failed")
+        self.comet.call("log_others", {"status": "failed", "failure": reason})
+        self._end_comet()
+
+    def _write_status(self, status, reason=None):
+        with open(os.path.join(self.run_dir, "status.json"), "w") as f:
+            json.dump({"status": status, "reason": reason, "epochs_logged": len(self.history)}, f)
+
+    def _end_comet(self):
         archives = self.comet.end()
         if archives and not self.comet.online:
             print("Comet: this run is saved offline; upload it with:\n  comet upload %s"
@@ -197,5 +218,8 @@ class SilentLog:
     def log_epoch(self, record, step):
         pass
 
-    def finish(self, confusion, class_names, model_summary):
+    def finish(self, confusion, class_names, model_summary, status="finished"):
+        pass
+
+    def fail(self, reason):
         pass
