@@ -50,6 +50,18 @@ def _model_name(text):
         raise argparse.ArgumentTypeError(str(e))
 
 
+def _gpu_list(text):
+    try:
+        ids = [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected GPU ids like 0,2, got %r" % text)
+    if not ids or min(ids) < 0:
+        raise argparse.ArgumentTypeError("expected GPU ids (0 or more) like 0,2, got %r" % text)
+    if len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError("GPU ids listed twice in %r" % text)
+    return ids
+
+
 def _epoch_list(text):
     try:
         epochs = [int(e) for e in text.split(",") if e.strip()]
@@ -132,6 +144,8 @@ def add_device_args(parser):
     group = parser.add_argument_group("devices")
     group.add_argument("--num-gpus", type=_non_negative_int, default=DEFAULTS.num_gpus,
                        help="train on GPUs 0..N-1 (the batch is split across them); 0 trains on the CPU")
+    group.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,2",
+                       help="train on these GPU ids instead, as MXNet's examples choose them")
     group.add_argument("--kv-store", default=DEFAULTS.kv_store, choices=distributed.KVSTORES,
                        help="how gradients are summed: over the GPUs of this machine 'device' "
                             "(on the GPUs), 'nccl' or 'local' (on the CPU), unused on one device; "
@@ -216,7 +230,9 @@ def check_flags(args, parser):
         if args.load_epoch >= args.epochs:
             parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
                          % (args.load_epoch, args.epochs))
-    if args.kv_store == "nccl" and args.num_gpus == 0:
+    if args.gpus and args.num_gpus:
+        parser.error("--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them")
+    if args.kv_store == "nccl" and not (args.num_gpus or args.gpus):
         parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
     if args.kv_store == "dist_async" and args.model_prefix:
         parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
@@ -226,7 +242,7 @@ def check_flags(args, parser):
 def open_devices(args, parser):
     """(contexts, Worker) of this process; a usage error if they cannot be had."""
     try:
-        return contexts(args.num_gpus), distributed.connect(args.kv_store, os.environ)
+        return contexts(args.num_gpus, args.gpus), distributed.connect(args.kv_store, os.environ)
     except (ValueError, distributed.LaunchError) as e:
         parser.error(str(e))
 

@@ -73,6 +73,10 @@ def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
     (["--classes", "0,0"], "argument --classes: class '0' is listed twice"),
     (["--batch-size", "many"], "argument --batch-size: invalid"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--gpus", "1,1"], "argument --gpus: GPU ids listed twice in '1,1'"),
+    (["--gpus", "0,x"], "argument --gpus: expected GPU ids like 0,2"),
+    (["--gpus", "0", "--num-gpus", "1"], "--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them"),
+    (["--gpus", "0,2"], "--gpus 0,2 asks for GPU 2, but MXNet sees 0"),
 ])
 def test_bad_flags_are_one_clear_error_with_exit_code_2(args, message):
     assert_one_clear_error(run_cli(*args), 2, message)
@@ -178,3 +182,17 @@ def test_the_flags_resolve_once_into_a_frozen_run_config_with_the_same_defaults(
                                            run_name=defaults.run_name)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.lr = 1.0
+
+
+def test_gpu_ids_map_to_contexts_as_mxnets_examples_choose_them():
+    import mxnet as mx
+    from training.devices import contexts
+
+    assert contexts(gpus=[0, 2], available=3) == [mx.gpu(0), mx.gpu(2)]
+    assert contexts(gpus=[1], available=2) == [mx.gpu(1)]
+    assert contexts(num_gpus=2, available=2) == [mx.gpu(0), mx.gpu(1)]
+    assert contexts(0) == [mx.cpu()]
+    with pytest.raises(ValueError, match=r"--gpus 0,2 asks for GPU 2, but MXNet sees 2 \(ids 0-1\)"):
+        contexts(gpus=[0, 2], available=2)
+    with pytest.raises(ValueError, match=r"--num-gpus 3 asks for 3 GPU\(s\), but MXNet sees 2"):
+        contexts(num_gpus=3, available=2)

@@ -46,7 +46,8 @@ class RunConfig:
     warmup_epochs: int = 0
     augment: bool = False
     # devices
-    num_gpus: int = 0
+    num_gpus: int = 0  # GPUs 0..N-1
+    gpus: tuple = None  # or these GPU ids (--gpus 0,2)
     kv_store: str = "device"
     # checkpoints
     model_prefix: str = None
@@ -75,6 +76,7 @@ def resolve(flags, source, chief=True):
     tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
     settings = dict(vars(flags), classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
+                    gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
                     class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag)
     return RunConfig(**settings)
@@ -99,7 +101,7 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
         "nesterov": config.optimizer == "nag", "weight_decay": config.wd,
         "lr_schedule": ("linear-to-zero" if config.lr_mode == "linear" else config.lr_mode)
         + (" after %d warmup epochs" % config.warmup_epochs if config.warmup_epochs else ""),
-        "device": "gpu" if config.num_gpus else "cpu", "contexts": [str(c) for c in ctx],
+        "device": "gpu" if ctx[0].device_type == "gpu" else "cpu", "contexts": [str(c) for c in ctx],
         "num_devices": len(ctx), "num_workers": worker.num_workers,
         "global_batch_size": config.batch_size * worker.workers_per_update,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
