@@ -10,6 +10,7 @@ This file is the flags and the wiring; the parts live in data/, models/ and trai
 import training  # noqa: F401  (first: checks Python, gives MXNet every CPU core before it loads)
 
 import argparse
+import copy
 import os
 import signal
 import sys
@@ -18,7 +19,7 @@ from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_sou
 import models
 from training import checkpoint, config as run_config, distributed, tracking
 from training.config import RunConfig
-from training.devices import contexts
+from training.devices import contexts, gpu_ids
 from training.loop import Speedometer, TrainingDiverged, confusion_matrix, fit
 from training.state import build_state, resume
 
@@ -239,6 +240,41 @@ def check_flags(args, parser):
                      "cannot be saved: checkpoints (--model-prefix) need dist_sync")
 
 
+def given_flags(parser, argv):
+    """The destinations of the flags the command line gave (not left at their defaults)."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(argv)))
+
+
+def check_effect(args, given, parser):
+    """A flag given where it would change nothing is a usage error naming what gives it effect."""
+    def refuse(flag, why):
+        parser.error("%s would have no effect: %s" % (flag, why))
+
+    if args.image_folder or args.rec_prefix:
+        for dest in sorted({"data_dir", "data_url"} & given):
+            refuse("--" + dest.replace("_", "-"), "it is where CIFAR comes from, and --image-folder "
+                   "or --rec-prefix names your own data instead")
+    if "lr_factor" in given and args.lr_mode != "step":
+        refuse("--lr-factor", "it is the factor of --lr-mode step (with --lr-decay-epoch or "
+               "--lr-decay-period)")
+    if "save_period" in given and not args.model_prefix:
+        refuse("--save-period", "checkpoints are saved only with --model-prefix")
+    if "augment" in given and models.input_size(args.model) < 32:
+        refuse("--augment", "%s always trains on random %d-pixel crops with mirror"
+               % (args.model, models.input_size(args.model)))
+    if "kv_store" in given and not args.kv_store.startswith("dist") and \
+            len(gpu_ids(args.num_gpus, args.gpus)) <= 1:
+        refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
+               "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
+               "(dist_sync under launch.py)")
+    if given & {"comet_project", "comet_workspace"} and tracking.comet_disabled(args.no_comet):
+        refuse("--comet-project" if "comet_project" in given else "--comet-workspace",
+               "Comet is off (--no-comet or COMET_DISABLE)")
+
+
 def open_devices(args, parser):
     """(contexts, Worker) of this process; a usage error if they cannot be had."""
     try:
@@ -318,6 +354,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_flags(args, parser)
+    check_effect(args, given_flags(parser, argv), parser)
     ctx, worker = open_devices(args, parser)
     try:
         config, source = resolve(args, parser, worker)

@@ -196,3 +196,27 @@ def test_gpu_ids_map_to_contexts_as_mxnets_examples_choose_them():
         contexts(gpus=[0, 2], available=2)
     with pytest.raises(ValueError, match=r"--num-gpus 3 asks for 3 GPU\(s\), but MXNet sees 2"):
         contexts(num_gpus=3, available=2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--image-folder", "{tmp}", "--data-dir", "{tmp}"], "--data-dir would have no effect: it is where CIFAR comes from"),
+    (["--rec-prefix", "{tmp}/p", "--data-url", "http://127.0.0.1:9/x"], "--data-url would have no effect"),
+    (["--lr-factor", "0.5"], "--lr-factor would have no effect: it is the factor of --lr-mode step"),
+    (["--lr-mode", "constant", "--lr-factor", "0.5"], "--lr-factor would have no effect"),
+    (["--save-period", "2"], "--save-period would have no effect: checkpoints are saved only with --model-prefix"),
+    (["--model", "inception-bn-small", "--augment"], "--augment would have no effect: inception-bn-small always"),
+    (["--kv-store", "local"], "--kv-store local would have no effect: it sums gradients over several devices"),
+    (["--kv-store", "device", "--gpus", "0"], "--kv-store device would have no effect"),
+    (["--no-comet", "--comet-project", "p"], "--comet-project would have no effect: Comet is off"),
+    (["--comet-workspace", "w"], "--comet-workspace would have no effect: Comet is off"),  # COMET_DISABLE=1
+])
+def test_flags_that_would_have_no_effect_are_usage_errors_naming_what_gives_them_effect(args, message, tmp_path):
+    assert_one_clear_error(run_cli(*[a.format(tmp=tmp_path) for a in args]), 2, message)
+
+
+def test_flags_with_effect_are_accepted(data_dir, tmp_path):
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--lr-mode", "step",
+                     "--lr-decay-epoch", "1", "--lr-factor", "0.5", "--model-prefix", str(tmp_path / "m"),
+                     "--save-period", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["lr"] for line in result.stdout.splitlines()] == [0.1, 0.05]
