@@ -283,7 +283,7 @@ def open_devices(args, parser):
         parser.error(str(e))
 
 
-def resolve(args, parser, worker):
+def resolve_run(args, parser, worker):
     """(RunConfig, DataSource): the run's settings, once the data names its classes."""
     source = open_source(args.dataset, args.data_dir, args.data_url, args.coarse_labels,
                          args.image_folder, args.rec_prefix, progress=not args.quiet and worker.chief)
@@ -308,7 +308,8 @@ def load_dataset(config, source, worker):
 
 
 def open_outputs(config, dataset, ctx, worker, source):
-    """(recorded settings, run log, checkpoint saver): rank 0 writes them; the others nothing."""
+    """(model meta, run log, checkpoint saver): rank 0 writes them; the others nothing. The meta
+    (checkpoint.model_meta) goes into every checkpoint and the export."""
     if not worker.chief:
         return None, tracking.SilentLog(), None
     settings = run_config.recorded_settings(config, dataset, ctx, worker, source.name)
@@ -317,9 +318,9 @@ def open_outputs(config, dataset, ctx, worker, source):
         % (", ".join(map(str, ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
-    saver = (checkpoint.Saver(config.model_prefix, config.save_period, checkpoint.model_meta(dataset, settings))
-             if config.model_prefix else None)
-    return settings, run_log, saver
+    meta = checkpoint.model_meta(dataset, settings)
+    saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
+    return meta, run_log, saver
 
 
 def finish(config, state, dataset, run_log, status="finished"):
@@ -357,7 +358,7 @@ def main(argv=None):
     check_effect(args, given_flags(parser, argv), parser)
     ctx, worker = open_devices(args, parser)
     try:
-        config, source = resolve(args, parser, worker)
+        config, source = resolve_run(args, parser, worker)
         resume_from = (checkpoint.read_matching(config.model_prefix, config.load_epoch, config.model,
                                                 config.class_names)
                        if config.load_epoch is not None else None)
@@ -366,7 +367,7 @@ def main(argv=None):
     except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    settings, run_log, saver = open_outputs(config, dataset, ctx, worker, source)
+    meta, run_log, saver = open_outputs(config, dataset, ctx, worker, source)
     if resume_from is not None:
         resume(state, config.model_prefix, resume_from)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
@@ -381,8 +382,7 @@ def main(argv=None):
         finish(config, state, dataset, run_log)
     if config.export and worker.chief:
         sample = dataset.test_x[:2].as_in_context(ctx[0])
-        say(config, "exported to %s" % checkpoint.export(state.net, config.export,
-                                                         checkpoint.model_meta(dataset, settings), sample))
+        say(config, "exported to %s" % checkpoint.export(state.net, config.export, meta, sample))
     return 0
 
 
