@@ -198,17 +198,17 @@ def read_records(path, layout=CIFAR10, kind="label", remedy=""):
     many it holds; every label byte is checked against its range."""
     size = os.path.getsize(path)
     if size == 0 or size % layout.record_bytes:
-        raise DataError("%s has %d bytes: not a whole number of %s records of %d bytes. %s"
-                        % (path, size, layout.title, layout.record_bytes, remedy))
+        raise DataError(("%s has %d bytes: not a whole number of %s records of %d bytes. %s"
+                         % (path, size, layout.title, layout.record_bytes, remedy)).rstrip())
     raw = np.fromfile(path, dtype=np.uint8).reshape(-1, layout.record_bytes)
     for k, (_, count) in layout.label_names.items():
         column = raw[:, LABEL_BYTE[k]]
         bad = column >= count
         if bad.any():
             what = "label" if k == "label" else k + " label"
-            raise DataError("%s is corrupt: record %d has %s %d, but %s %ss are 0-%d. %s"
-                            % (path, int(np.argmax(bad)), what, int(column[bad][0]),
-                               layout.title, what, count - 1, remedy))
+            raise DataError(("%s is corrupt: record %d has %s %d, but %s %ss are 0-%d. %s"
+                             % (path, int(np.argmax(bad)), what, int(column[bad][0]),
+                                layout.title, what, count - 1, remedy)).rstrip())
     return (raw[:, layout.label_bytes:].reshape((-1,) + IMAGE_SHAPE),
             raw[:, LABEL_BYTE[kind]].astype(np.int32))
 

@@ -154,3 +154,13 @@ def test_a_jpeg_of_another_size_reaches_the_network_bit_identical_in_training_an
     assert in_prediction.shape == (2, 3, 32, 32) and names == [paths["test", "a"], paths["test", "b"]]
     order = eval_order(2)  # the order in which training put its test set
     np.testing.assert_array_equal(predict.model_input(in_prediction, meta)[order], dataset.test_x.asnumpy())
+
+
+def test_a_truncated_bin_file_is_one_clear_error(trained, batch_files, tmp_path):
+    folder, _ = trained
+    path = tmp_path / "short.bin"
+    path.write_bytes(batch_files["test_batch.bin"][:3073 * 4 - 5])
+    result = predict(str(folder / "export"), str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.strip() == ("error: %s has 12287 bytes: not a whole number of CIFAR-10 records "
+                                     "of 3073 bytes." % path)
