@@ -1,0 +1,54 @@
+# Sourced by train.sh and test.sh: the project's Python environment for this machine, built the
+# first time and whenever a requirement file or the Python changes, reused as it is otherwise.
+#   .venv-gpu   requirements.txt (mxnet-cu112 + NVIDIA's CUDA 11 wheels) where an NVIDIA driver is
+#   .venv-cpu   requirements-cpu.txt (mxnet) elsewhere
+# CIFAR_MXNET_BUILD=cpu|gpu forces a set; PYTHON=/path/to/python3.11 chooses the Python.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# A Python that MXNet 1.9.1 runs on (3.8-3.11: its numpy<1.24 has no wheels for 3.12+).
+choose_python() {
+  local candidate
+  for candidate in ${PYTHON:-} python3.11 python3.10 python3.9 python3.8 python3; do
+    command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys; sys.exit(not (3, 8) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null; then
+      command -v "$candidate"
+      return
+    fi
+  done
+  echo "error: no Python 3.8-3.11 found ($(python3 --version 2>&1 || echo 'no python3')): MXNet 1.9.1 needs" \
+       "numpy<1.24, which has no wheels for Python 3.12 and newer. Install Python 3.11, or set" \
+       "PYTHON=/path/to/python3.11" >&2
+  exit 1
+}
+
+# gpu where the NVIDIA driver is loaded (or nvidia-smi answers), cpu otherwise.
+choose_build() {
+  case "${CIFAR_MXNET_BUILD:-auto}" in
+    cpu|gpu) echo "$CIFAR_MXNET_BUILD" ;;
+    auto) if [ -e /proc/driver/nvidia/version ] || nvidia-smi -L >/dev/null 2>&1; then echo gpu; else echo cpu; fi ;;
+    *) echo "error: CIFAR_MXNET_BUILD=$CIFAR_MXNET_BUILD: use cpu, gpu or auto" >&2; exit 2 ;;
+  esac
+}
+
+# Sets VENV to the environment of the chosen set, building it first if needed.
+ensure_env() {
+  local build python set stamp
+  build=$(choose_build)
+  python=$(choose_python)
+  set="$ROOT/requirements-cpu.txt"
+  [ "$build" = gpu ] && set="$ROOT/requirements.txt"
+  VENV="$ROOT/.venv-$build"
+  stamp=$({ "$python" --version 2>&1; cat "$set" "$ROOT/requirements-common.txt" "$ROOT/requirements-test.txt"; } \
+          | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$VENV/.requirements-stamp" 2>/dev/null)" = "$stamp" ]; then
+    return
+  fi
+  echo "setting up $VENV: the $build set ($(basename "$set")) with $("$python" --version 2>&1);" \
+       "once, and again when a requirement file changes" >&2
+  rm -rf "$VENV"
+  "$python" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$set" -r "$ROOT/requirements-test.txt"
+  echo "$stamp" > "$VENV/.requirements-stamp"  # last: an interrupted build is redone next time
+}
