@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 
+import mxnet as mx
 import pytest
 
 from conftest import REPO, run_cli
@@ -171,3 +172,28 @@ def test_an_interrupt_between_save_periods_still_saves_the_last_completed_epoch(
     assert sorted(os.listdir(str(tmp_path))) == sorted("m-%04d.%s" % (epoch, ext) for ext in ("params", "states", "json"))
     resumed = train(data_dir, prefix, "--epochs", str(epoch + 1), "--load-epoch", str(epoch))
     assert [m["epoch"] for m in resumed] == [epoch]
+
+
+def test_an_interrupt_while_the_previous_pending_epoch_is_removed_still_publishes_a_complete_epoch(tmp_path, monkeypatch):
+    # CI once caught SIGINT between two removals of the older pending epoch's files: the saver
+    # then tried to publish the half-removed epoch. The interrupt is injected at that moment.
+    from test_training import make_state
+    from training import checkpoint
+    state = make_state([mx.cpu()])
+    saver = checkpoint.Saver(str(tmp_path / "m"), period=50, meta={"model": "spec-resnet", "class_names": ["a", "b"]})
+    state.epoch = 1
+    saver.after_epoch(state, last=False)
+    state.epoch = 2
+    real_remove = os.remove
+
+    def interrupted_remove(path):
+        real_remove(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "remove", interrupted_remove)
+    with pytest.raises(KeyboardInterrupt):
+        saver.after_epoch(state, last=False)
+    monkeypatch.setattr(os, "remove", real_remove)
+    assert saver.publish_pending() == 2
+    assert checkpoint.read(str(tmp_path / "m"), 2)["epoch"] == 2  # sizes and checksums verified
+    assert sorted(os.listdir(str(tmp_path))) == ["m-0002.%s" % ext for ext in ("json", "params", "states")]

@@ -179,15 +179,18 @@ class Saver:
         return record["epoch"]
 
     def _discard_pending(self, keep=None):
-        if self.pending is not None and self.pending != keep:
-            for path in paths(self.pending_prefix, self.pending).values():
-                if os.path.exists(path):
-                    os.remove(path)
+        # The pending epoch is switched before any file goes, and the folder is cleared by listing
+        # it: an interrupt between two removals must leave publish_pending a complete epoch.
         self.pending = keep
         folder = os.path.dirname(self.pending_prefix)
-        if keep is None and os.path.isdir(folder) and not os.listdir(folder):
+        if not os.path.isdir(folder):
+            return
+        kept = {os.path.basename(p) for p in paths(self.pending_prefix, keep).values()} if keep else set()
+        for name in os.listdir(folder):
+            if name not in kept:
+                os.remove(os.path.join(folder, name))
+        if keep is None:
             os.rmdir(folder)
-
 
 def export(net, path, meta, sample):
     """Writes PATH-symbol.json and PATH-0000.params (net.export) and PATH-meta.json.
