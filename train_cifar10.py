@@ -351,6 +351,13 @@ def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
     return EXIT_DIVERGED
 
 
+def export(config, net, sample, meta):
+    written, no_onnx = checkpoint.export(net, config.export, meta, sample)
+    say(config, "exported to %s" % ", ".join(written))
+    if no_onnx:
+        print("warning: no ONNX file (%s); the MXNet export is written" % no_onnx, file=sys.stderr)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -381,8 +388,7 @@ def main(argv=None):
     if worker.chief:
         finish(config, state, dataset, run_log)
     if config.export and worker.chief:
-        sample = dataset.test_x[:2].as_in_context(ctx[0])
-        say(config, "exported to %s" % checkpoint.export(state.net, config.export, meta, sample))
+        export(config, state.net, dataset.test_x[:2].as_in_context(ctx[0]), meta)
     return 0
 
 

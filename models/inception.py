@@ -53,7 +53,8 @@ class RReLU(nn.HybridBlock):
         mean = (RRELU_LOWER + RRELU_UPPER) / 2
         noise = F.random.uniform_like(x, low=RRELU_LOWER - mean, high=RRELU_UPPER - mean)
         slope = F.broadcast_add(F.broadcast_mul(noise, training), F.ones_like(one) * mean)
-        return F.where(x >= 0, x, x * slope)
+        # x < 0 rather than x >= 0: the same choice, and an operator that has an ONNX converter.
+        return F.where(x < 0, x * slope, x)
 
 
 class Branches(nn.HybridBlock):

@@ -2,6 +2,7 @@
 
 Uses ../shared/data (real images, rebuilt into the official binary layout by its own script);
 skipped where that folder is absent, as on a user's machine. Takes about two minutes on 2 cores.
+The run's ONNX export is checked against it on all 2,000 test images.
 """
 import json
 import os
@@ -26,10 +27,21 @@ def real_cifar10(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_two_class_task_exceeds_95_percent_after_5_epochs(real_cifar10):
-    result = run_cli("--data-dir", real_cifar10, "--classes", "0,1", "--quiet", timeout=1800)
+def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_onnx_file_agrees(real_cifar10, tmp_path):
+    result = run_cli("--data-dir", real_cifar10, "--classes", "0,1", "--quiet",
+                     "--export", str(tmp_path / "spec"), timeout=1800)
     assert result.returncode == 0, result.stderr
     print(result.stdout)  # the per-epoch lines, for the CI log
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["epoch"] for line in lines] == [0, 1, 2, 3, 4]
     assert lines[-1]["test_acc"] > 0.95
+    # ONNX Runtime in batches of 128 on every test image: the trained network's predictions
+    compared = subprocess.run([sys.executable, "-m", "tools.compare_runtimes", str(tmp_path / "spec"),
+                               "--data-dir", real_cifar10, "--batch-size", "128"],
+                              capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert compared.returncode == 0, compared.stderr
+    print(compared.stdout)
+    report = json.loads(compared.stdout)
+    assert report["test_images"] == 2000 and report["predictions_differing"] == 0
+    assert report["max_logit_diff"] < 1e-4
+    assert report["onnx_test_acc"] == report["mxnet_test_acc"] == pytest.approx(lines[-1]["test_acc"])

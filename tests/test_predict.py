@@ -31,6 +31,7 @@ def test_export_writes_symbol_params_and_what_a_predictor_needs(trained):
     folder, _ = trained
     meta = json.load(open(folder / "export-meta.json"))
     assert (folder / "export-symbol.json").is_file() and (folder / "export-0000.params").is_file()
+    assert (folder / "export.onnx").is_file()
     assert meta["class_names"] == ["airplane", "automobile"] and len(meta["mean"]) == 3
     assert meta["batch_statistics"] is True
     # Trained with the CPU-only fused BatchNorm+ReLU, exported without it: runs on any MXNet build.
@@ -41,7 +42,7 @@ def test_export_writes_symbol_params_and_what_a_predictor_needs(trained):
 def test_export_and_checkpoint_predict_the_test_set_as_training_evaluated_it(trained, data_dir, tmp_path):
     folder, last_epoch = trained
     outputs = {}
-    for model in ("export", "ckpt-0001"):
+    for model in ("export", "export.onnx", "ckpt-0001"):
         out = tmp_path / ("%s.preds" % model)
         result = predict(str(folder / model), "--data-dir", data_dir, "--out", str(out))
         assert result.returncode == 0, result.stderr
@@ -49,7 +50,20 @@ def test_export_and_checkpoint_predict_the_test_set_as_training_evaluated_it(tra
         assert summary["test_images"] == 80 and summary["test_acc"] == pytest.approx(last_epoch["test_acc"])
         outputs[model] = out.read_text().split()
         assert len(outputs[model]) == 80 and set(outputs[model]) <= {"0", "1"}
-    assert outputs["export"] == outputs["ckpt-0001"]
+    assert outputs["export"] == outputs["ckpt-0001"] == outputs["export.onnx"]
+
+
+def test_onnx_runtime_and_mxnet_agree_on_every_test_image(trained, data_dir):
+    folder, last_epoch = trained
+    result = subprocess.run([sys.executable, "-m", "tools.compare_runtimes", str(folder / "export"),
+                             "--data-dir", data_dir, "--batch-size", "16"],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["test_images"] == 80 and report["predictions_differing"] == 0
+    assert report["max_logit_diff"] < 1e-4
+    assert report["onnx_test_acc"] == report["mxnet_test_acc"] == pytest.approx(last_epoch["test_acc"])
+    assert report["mxnet_images_per_sec"] > 0 and report["onnx_images_per_sec"] > 0
 
 
 def test_images_of_any_size_are_classified_with_a_probability(trained, batch_files, tmp_path):
@@ -61,13 +75,14 @@ def test_images_of_any_size_are_classified_with_a_probability(trained, batch_fil
         paths.append(str(tmp_path / ("img%d.%s" % (i, "png" if i % 2 else "jpg"))))
         img.save(paths[-1])
     lines = {}
-    for model in ("export", "ckpt-0001"):
+    for model in ("export", "ckpt-0001", "export.onnx"):
         result = predict(str(folder / model), *paths)
         assert result.returncode == 0, result.stderr
         lines[model] = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["input"] for line in lines["export"]] == paths
-    for a, b in zip(lines["export"], lines["ckpt-0001"]):
-        assert a["class"] == b["class"] and a["probability"] == pytest.approx(b["probability"], abs=1e-5)
+    for a, b, c in zip(lines["export"], lines["ckpt-0001"], lines["export.onnx"]):
+        assert a["input"] == b["input"] == c["input"] and a["class"] == b["class"] == c["class"]
+        assert a["probability"] == pytest.approx(b["probability"], abs=1e-5) == c["probability"]
         assert a["class"] in ("airplane", "automobile") and 0.5 <= a["probability"] <= 1
 
 
@@ -75,12 +90,19 @@ def test_images_of_any_size_are_classified_with_a_probability(trained, batch_fil
     (["nowhere/model", "x.png"], "is neither an export"),
     (["{folder}/ckpt-0007", "x.png"], "no checkpoint"),
     (["{folder}/export", "{folder}/export-meta.json"], "export-meta.json is not a readable image"),
+    (["{folder}/other.onnx", "x.png"], "other.onnx does not exist"),
 ])
 def test_bad_input_is_one_clear_error(trained, args, message):
     folder, _ = trained
     result = predict(*[a.format(folder=folder) for a in args])
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+def test_an_onnx_file_on_a_gpu_is_a_usage_error(trained):
+    folder, _ = trained
+    result = predict(str(folder / "export.onnx"), "x.png", "--num-gpus", "1")
+    assert result.returncode == 2 and "argument --num-gpus: an ONNX file runs in ONNX Runtime's CPU" in result.stderr
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 
 import models
 
+from . import onnx_export
 from .files import atomic_write, md5, write_json
 
 FORMAT = 1
@@ -193,12 +194,14 @@ class Saver:
             os.rmdir(folder)
 
 def export(net, path, meta, sample):
-    """Writes PATH-symbol.json and PATH-0000.params (net.export) and PATH-meta.json.
+    """Writes PATH-symbol.json, PATH-0000.params (net.export), PATH-meta.json and PATH.onnx.
 
     The meta file holds what a predictor needs beside the graph: class names and normalisation
     statistics, and the fact that the graph must run in train mode (batch statistics).
     The graph is traced on `sample` (a batch on the net's context) without the CPU-only fused
     BatchNorm+ReLU operator, so that an export made on a CPU also runs on a GPU build.
+    Returns (the files written, None or why no ONNX file was written): a network or an
+    installation that ONNX cannot serve still gets its MXNet export.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -211,16 +214,33 @@ def export(net, path, meta, sample):
     finally:
         if fused:
             net.fuse_bn_relu(True)
-    record = dict(meta, format=FORMAT, batch_statistics=models.uses_batch_statistics(meta["model"]),
+    batch_statistics = models.uses_batch_statistics(meta["model"])
+    record = dict(meta, format=FORMAT, batch_statistics=batch_statistics,
                   symbol=os.path.basename(path) + "-symbol.json",
                   params=os.path.basename(path) + "-0000.params")
     write_json(path + "-meta.json", record)
-    return path + "-meta.json"
+    written = [path + "-symbol.json", path + "-0000.params", path + "-meta.json"]
+    try:
+        written.append(onnx_export.export(path + "-symbol.json", path + "-0000.params",
+                                          path + ".onnx", meta["input_size"], batch_statistics))
+    except onnx_export.OnnxError as e:
+        if os.path.exists(path + ".onnx"):  # an older model's: it must not pass for this one
+            os.remove(path + ".onnx")
+        return written, str(e)
+    return written, None
 
 
 def locate(path):
-    """What a model path names: ('export', PATH, None) when PATH-meta.json exists, else
-    ('checkpoint', PREFIX, N) for PREFIX-NNNN. Raises CheckpointError for anything else."""
+    """What a model path names: ('onnx', PATH, None) for PATH.onnx beside PATH-meta.json,
+    ('export', PATH, None) when PATH-meta.json exists, else ('checkpoint', PREFIX, N) for
+    PREFIX-NNNN. Raises CheckpointError for anything else."""
+    if path.endswith(".onnx"):
+        if not os.path.isfile(path):
+            raise CheckpointError("%s does not exist" % path)
+        if not os.path.isfile(path[:-5] + "-meta.json"):
+            raise CheckpointError("%s has no %s-meta.json beside it (class names and input "
+                                  "normalisation): give the whole export folder" % (path, path[:-5]))
+        return "onnx", path[:-5], None
     if os.path.isfile(path + "-meta.json"):
         return "export", path, None
     prefix, _, epoch = path.rpartition("-")
@@ -242,6 +262,8 @@ def load_features(path, net):
     The output layer is left as initialised: fine-tuning gives it the new number of classes.
     """
     kind, prefix, epoch = locate(path)
+    if kind == "onnx":  # the weights are the export's beside it
+        kind, path = "export", prefix
     if kind == "export":
         saved = {_unprefixed(k.split(":", 1)[1]): v
                  for k, v in mx.nd.load(path + "-0000.params").items()}
