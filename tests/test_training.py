@@ -130,3 +130,20 @@ def test_drop_last_trains_on_whole_batches_only():
     metrics = train_one_epoch(state, x, y, batch_size=16)  # 16 + 16; the 8 left over are dropped
     assert state.trainer.optimizer.num_update == 2
     assert round(metrics["train_acc"] * 32, 6) == round(metrics["train_acc"] * 32)
+
+
+def test_an_interrupt_during_the_end_of_an_epoch_waits_until_it_is_reported_and_saved():
+    import os
+    import signal
+
+    from training.loop import interrupts_held
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+            done.append("reported")
+            done.append("saved")
+    assert done == ["reported", "saved"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

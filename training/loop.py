@@ -5,8 +5,11 @@ GPUs, or CPUs): the batch is split across them, each computes its part, and one 
 applies the gradients summed over all of them. Loss sums and correct counts stay NDArrays on
 their devices and are read once per epoch, so the loop never waits for the device per batch.
 """
+import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 
 import mxnet as mx
@@ -132,10 +135,34 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
         if not math.isfinite(train["train_loss"]):
             raise TrainingDiverged(state.epoch - 1, train["train_loss"])
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
-        run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
-                          step=state.trainer.optimizer.num_update)
-        if saver is not None:
-            saver.after_epoch(state, last=state.epoch == epochs)
+        with interrupts_held():  # an epoch is reported and saved together, or neither
+            run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
+                              step=state.trainer.optimizer.num_update)
+            if saver is not None:
+                saver.after_epoch(state, last=state.epoch == epochs)
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Holds Ctrl-C and SIGTERM back until the block is done, then raises KeyboardInterrupt.
+
+    Otherwise an interrupt between the report of an epoch and its checkpoint would leave an epoch
+    that is logged (stdout, Comet) but not saved, and logged a second time after the resume.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    received = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        raise KeyboardInterrupt
 
 
 def confusion_matrix(net, x, y, ctx, batch_size, num_classes):
