@@ -13,7 +13,9 @@ import argparse
 import copy
 import os
 import signal
+import subprocess
 import sys
+import time
 
 from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
 import models
@@ -49,6 +51,16 @@ def _model_name(text):
         return models.canonical_name(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e))
+
+
+def _seed_list(text):
+    try:
+        seeds = [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seeds like 1,2,3, got %r" % text)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError("expected distinct seeds like 1,2,3, got %r" % text)
+    return seeds
 
 
 def _gpu_list(text):
@@ -112,6 +124,10 @@ def add_training_args(parser):
     group.add_argument("--momentum", type=float, default=DEFAULTS.momentum, help="momentum of sgd or nag")
     group.add_argument("--seed", type=int, default=DEFAULTS.seed,
                        help="seeds initialisation and shuffling; the same seed repeats a CPU run")
+    group.add_argument("--seeds", type=_seed_list, default=None, metavar="1,2,3",
+                       help="run this configuration once per seed, in turn: each run its own "
+                            "folder and Comet experiment (NAME-seedK), all in one --run-group; "
+                            "checkpoint prefixes and exports get -seedK too")
 
 
 def add_recipe_args(parser):
@@ -186,11 +202,18 @@ def add_output_args(parser):
     group.add_argument("--output-dir", default=None,
                        help="the run's folder (config.json, metrics.jsonl, Comet archive); "
                             "None: runs/RUN_NAME")
+    group.add_argument("--run-group", default=None, metavar="NAME",
+                       help="a group the run belongs to (Comet tag group-NAME, config.json): "
+                            "runs to compare together; --seeds sets it")
     group.add_argument("--no-comet", action="store_true",
                        help="no Comet.ml at all (also COMET_DISABLE=1); the run folder stays")
-    group.add_argument("--comet-project", default=DEFAULTS.comet_project, help="Comet project")
+    group.add_argument("--comet-project", default=None,
+                       help="Comet project; None: COMET_PROJECT_NAME or your Comet config "
+                            "file's, else %s" % tracking.DEFAULT_COMET_PROJECT)
     group.add_argument("--comet-workspace", default=None,
-                       help="Comet workspace; None: your default one")
+                       help="Comet workspace; None: COMET_WORKSPACE or your Comet config file's")
+    group.add_argument("--no-comet-model", action="store_true",
+                       help="with --export: do not log the exported files to Comet as a model")
 
 
 def build_parser():
@@ -235,6 +258,9 @@ def check_flags(args, parser):
         parser.error("--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them")
     if args.kv_store == "nccl" and not (args.num_gpus or args.gpus):
         parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
+    if args.seeds and args.kv_store.startswith("dist"):
+        parser.error("--seeds runs its seeds in turn on this machine; for a job under launch.py "
+                     "launch one job per --seed")
     if args.kv_store == "dist_async" and args.model_prefix:
         parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
                      "cannot be saved: checkpoints (--model-prefix) need dist_sync")
@@ -270,9 +296,13 @@ def check_effect(args, given, parser):
         refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
                "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
                "(dist_sync under launch.py)")
-    if given & {"comet_project", "comet_workspace"} and tracking.comet_disabled(args.no_comet):
-        refuse("--comet-project" if "comet_project" in given else "--comet-workspace",
-               "Comet is off (--no-comet or COMET_DISABLE)")
+    if args.seeds and "seed" in given:
+        parser.error("--seeds runs one run per seed; --seed sets the seed of one run: use one of them")
+    comet_flags = sorted(given & {"comet_project", "comet_workspace", "no_comet_model"})
+    if comet_flags and tracking.comet_disabled(args.no_comet):
+        refuse("--" + comet_flags[0].replace("_", "-"), "Comet is off (--no-comet or COMET_DISABLE)")
+    if args.no_comet_model and not args.export:
+        refuse("--no-comet-model", "only an export (--export PATH) is logged to Comet as a model")
 
 
 def open_devices(args, parser):
@@ -307,26 +337,31 @@ def load_dataset(config, source, worker):
     return distributed.shard(dataset, worker)
 
 
-def open_outputs(config, dataset, ctx, worker, source):
+def open_outputs(config, dataset, ctx, worker, source, resume_from):
     """(model meta, run log, checkpoint saver): rank 0 writes them; the others nothing. The meta
-    (checkpoint.model_meta) goes into every checkpoint and the export."""
+    (checkpoint.model_meta, with the Comet experiment a resume continues) goes into every
+    checkpoint and the export."""
     if not worker.chief:
         return None, tracking.SilentLog(), None
     settings = run_config.recorded_settings(config, dataset, ctx, worker, source.name)
-    run_log = tracking.open_run_log(config, settings)
+    run_log = tracking.open_run_log(config, settings, resumed=resume_from)
     say(config, "training on %s%s: %d training / %d test images of %d classes (%s); run folder %s"
         % (", ".join(map(str, ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
-    meta = checkpoint.model_meta(dataset, settings)
+    meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,
+                resumes=resume_from.get("resumes", 0) + 1 if resume_from else 0)
     saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
     return meta, run_log, saver
 
 
-def finish(config, state, dataset, run_log, status="finished"):
+def finish(config, state, dataset, run_log, status="finished", exported=None):
+    """Reports the end of the run; exported: the export's files, logged to Comet as a model
+    unless --no-comet-model."""
+    model = (config.model, exported) if exported and not config.no_comet_model else None
     run_log.finish(confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
                                     config.batch_size, dataset.num_classes),
-                   dataset.class_names, str(state.net), status)
+                   dataset.class_names, str(state.net), status, model=model)
 
 
 def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
@@ -352,10 +387,65 @@ def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
 
 
 def export(config, net, sample, meta):
+    """Writes the export; returns its files."""
     written, no_onnx = checkpoint.export(net, config.export, meta, sample)
     say(config, "exported to %s" % ", ".join(written))
     if no_onnx:
         print("warning: no ONNX file (%s); the MXNet export is written" % no_onnx, file=sys.stderr)
+    return written
+
+
+# ----------------------------------------------------------------------------------------------
+# A seed group: the same configuration once per seed
+
+def without_seeds(argv):
+    """argv without its --seeds flag (as '--seeds 1,2' or '--seeds=1,2')."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--seeds":
+            skip = True
+        elif not arg.startswith("--seeds="):
+            rest.append(arg)
+    return rest
+
+
+def seed_run_args(args, group, seed):
+    """The flags that make one run of the group: its seed, group and name, and its own folder,
+    checkpoints and export (argparse takes the last of a repeated flag)."""
+    extra = ["--seed", str(seed), "--run-group", group, "--run-name", "%s-seed%d" % (group, seed)]
+    for flag, value in (("--output-dir", args.output_dir), ("--model-prefix", args.model_prefix),
+                        ("--export", args.export)):
+        if value:
+            extra += [flag, "%s-seed%d" % (value, seed)]
+    return extra
+
+
+def run_seeds(args, argv):
+    """Runs the configuration once per seed of --seeds, in turn, each in its own process (as if
+    typed by hand with --seed); stops at the first run that does not finish. Returns its exit code."""
+    group = args.run_group or args.run_name or "%s_seeds_%s" % (args.model, time.strftime("%Y%m%d-%H%M%S"))
+    common = without_seeds(sys.argv[1:] if argv is None else argv)
+    for seed in args.seeds:
+        if not args.quiet:
+            print("seed group %s: seed %d (%d of %d)" % (group, seed, args.seeds.index(seed) + 1,
+                                                        len(args.seeds)), file=sys.stderr, flush=True)
+        child = subprocess.Popen([sys.executable, os.path.abspath(__file__)] + common
+                                 + seed_run_args(args, group, seed))
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # the run got the same Ctrl-C and saves what it can
+            code = child.wait()
+        if code != 0:
+            print("seed group %s: the run of seed %d ended with exit code %d; the seeds after it "
+                  "did not run" % (group, seed, code), file=sys.stderr)
+            return code
+    if not args.quiet:
+        folders = (args.output_dir or os.path.join("runs", group)) + "-seed*"
+        print("seed group %s: %d runs; compare them with: python -m tools.compare_runs %s"
+              % (group, len(args.seeds), folders), file=sys.stderr)
+    return 0
 
 
 def main(argv=None):
@@ -363,6 +453,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_flags(args, parser)
     check_effect(args, given_flags(parser, argv), parser)
+    if args.seeds:
+        return run_seeds(args, argv)
     ctx, worker = open_devices(args, parser)
     try:
         config, source = resolve_run(args, parser, worker)
@@ -374,7 +466,7 @@ def main(argv=None):
     except (DataError, checkpoint.CheckpointError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    meta, run_log, saver = open_outputs(config, dataset, ctx, worker, source)
+    meta, run_log, saver = open_outputs(config, dataset, ctx, worker, source, resume_from)
     if resume_from is not None:
         resume(state, config.model_prefix, resume_from)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
@@ -386,9 +478,9 @@ def main(argv=None):
     except TrainingDiverged as e:
         return stop_early(config, state, dataset, run_log, saver, worker, diverged=e)
     if worker.chief:
-        finish(config, state, dataset, run_log)
-    if config.export and worker.chief:
-        export(config, state.net, dataset.test_x[:2].as_in_context(ctx[0]), meta)
+        exported = (export(config, state.net, dataset.test_x[:2].as_in_context(ctx[0]), meta)
+                    if config.export else None)
+        finish(config, state, dataset, run_log, exported=exported)
     return 0
 
 

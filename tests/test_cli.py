@@ -77,6 +77,10 @@ def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
     (["--gpus", "0,x"], "argument --gpus: expected GPU ids like 0,2"),
     (["--gpus", "0", "--num-gpus", "1"], "--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them"),
     (["--gpus", "0,2"], "--gpus 0,2 asks for GPU 2, but MXNet sees 0"),
+    (["--seeds", "1,1"], "argument --seeds: expected distinct seeds like 1,2,3"),
+    (["--seeds", "a"], "argument --seeds: expected seeds like 1,2,3"),
+    (["--seeds", "1,2", "--seed", "3"], "--seeds runs one run per seed; --seed sets the seed of one run"),
+    (["--seeds", "1,2", "--kv-store", "dist_sync"], "--seeds runs its seeds in turn on this machine"),
 ])
 def test_bad_flags_are_one_clear_error_with_exit_code_2(args, message):
     assert_one_clear_error(run_cli(*args), 2, message)
@@ -209,6 +213,8 @@ def test_gpu_ids_map_to_contexts_as_mxnets_examples_choose_them():
     (["--kv-store", "device", "--gpus", "0"], "--kv-store device would have no effect"),
     (["--no-comet", "--comet-project", "p"], "--comet-project would have no effect: Comet is off"),
     (["--comet-workspace", "w"], "--comet-workspace would have no effect: Comet is off"),  # COMET_DISABLE=1
+    (["--export", "x", "--no-comet-model"], "--no-comet-model would have no effect: Comet is off"),
+    (["--no-comet-model"], "--no-comet-model would have no effect"),
 ])
 def test_flags_that_would_have_no_effect_are_usage_errors_naming_what_gives_them_effect(args, message, tmp_path):
     assert_one_clear_error(run_cli(*[a.format(tmp=tmp_path) for a in args]), 2, message)

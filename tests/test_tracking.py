@@ -21,6 +21,11 @@ def archive_messages(run_dir):
         return archives[0], [json.loads(line) for line in z.read("messages.json").decode().splitlines()]
 
 
+def experiment_json(archive):
+    with zipfile.ZipFile(archive) as z:
+        return json.loads(z.read("experiment.json"))
+
+
 def files_below(folder):
     for root, _, names in os.walk(folder):
         for name in names:
@@ -33,7 +38,7 @@ def offline_run(data_dir, tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("offline") / "run")
     home = str(tmp_path_factory.mktemp("home"))  # no ~/.comet.config of the user
     result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--output-dir", run_dir,
-                     "--run-name", "offline-test", "--quiet",
+                     "--run-name", "offline-test", "--quiet", "--export", run_dir + "-export/spec",
                      env={"COMET_DISABLE": "", "COMET_API_KEY": "", "HOME": home})
     assert result.returncode == 0, result.stderr
     return run_dir, result
@@ -49,6 +54,7 @@ def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(o
     assert params["lr"] == 0.1 and params["batch_size"] == 128 and params["epochs"] == 2
     assert params["seed"] == 42 and params["momentum"] == 0.9 and params["classes"] == "0,1"
     assert params["num_devices"] == 1 and params["kv_store"] == "device" and params["model"] == "spec-resnet"
+    assert params["comet_project"] == "cifar10-gluon"  # no flag, variable or config file said otherwise
     assert params["version_mxnet"] == "1.9.1" and params["version_numpy"] == "1.23.5"
     metrics = [m["payload"]["metric"] for m in messages if m["type"] == "metric_msg"
                and m["payload"]["metric"]["metricName"] in EPOCH_METRICS]
@@ -57,8 +63,12 @@ def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(o
         assert logged == {k: line[k] for k in EPOCH_METRICS}
     steps = sorted({m["step"] for m in metrics})
     assert steps == [4, 8]  # updates done: 400 images / 128 per batch = 4 per epoch
-    uploads = [m["payload"]["additional_params"]["type"] for m in messages if m["type"] == "file_upload"]
-    assert "confusion-matrix" in uploads
+    uploads = [m["payload"]["additional_params"] for m in messages if m["type"] == "file_upload"]
+    assert [u["type"] for u in uploads if "type" in u].count("confusion-matrix") == 1
+    assert sorted(u["figName"] for u in uploads if "figName" in u) == ["confusion_matrix.png", "curves.png"]
+    models = [u for u in uploads if u.get("type") == "model-element"]  # the export, as a Comet model
+    assert sorted(m["fileName"] for m in models) == ["spec-0000.params", "spec-meta.json", "spec-symbol.json", "spec.onnx"]
+    assert {m["groupingName"] for m in models} == {"spec-resnet"}
     assert any(m["type"] == "graph" and "SpecResNet" in m["payload"]["graph"] for m in messages)
     assert "comet upload %s" % archive in result.stderr
     others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
@@ -67,6 +77,29 @@ def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(o
     with zipfile.ZipFile(archive) as z:
         tags = json.loads(z.read("experiment.json"))["tags"]
     assert sorted(tags) == sorted(["spec-resnet", "cifar10", "classes-0-1", "cpu", "devices-1"])
+
+
+# What comet_ml would collect by itself: system metrics yes; code, git, console, host, command
+# line and environment no. These are all the message types a run may send.
+ALLOWED_MESSAGES = {"parameter_msg", "metric_msg", "log_other", "file_upload", "graph",
+                    "installed_packages", "os_packages"}
+
+
+def test_system_metrics_are_logged_and_nothing_of_the_environment(offline_run):
+    run_dir, _ = offline_run
+    _, messages = archive_messages(run_dir)
+    assert {m["type"] for m in messages} <= ALLOWED_MESSAGES
+    names = {m["payload"]["metric"]["metricName"] for m in messages if m["type"] == "metric_msg"}
+    assert {"sys.cpu.percent.avg", "sys.ram.used", "sys.ram.total"} <= names
+    automatic = {m["payload"]["param"]["paramName"] for m in messages if m["type"] == "parameter_msg"
+                 and m["payload"]["param"]["source"] != "manual"}
+    assert not automatic & {"argv", "args", "data_dir"}  # no command line parsed by comet_ml
+
+
+def png_size(path):
+    head = open(path, "rb").read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", head[16:24])
 
 
 def test_the_run_folder_holds_config_metrics_and_confusion_matrix(offline_run):
@@ -81,6 +114,10 @@ def test_the_run_folder_holds_config_metrics_and_confusion_matrix(offline_run):
     assert sum(map(sum, confusion["matrix"])) == 80
     correct = confusion["matrix"][0][0] + confusion["matrix"][1][1]
     assert correct / 80 == pytest.approx(json.loads(result.stdout.splitlines()[-1])["test_acc"])
+    # the pictures: curves redrawn after every epoch, the confusion matrix at the end
+    width, height = png_size(os.path.join(run_dir, "curves.png"))
+    assert width > 1000 and height > 300
+    assert min(png_size(os.path.join(run_dir, "confusion_matrix.png"))) > 300
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
@@ -99,14 +136,25 @@ def test_without_comet_no_archive_and_comet_ml_is_never_imported(data_dir, tmp_p
     assert not (run_dir / "comet").exists() and (run_dir / "metrics.jsonl").is_file()
 
 
-def test_a_bogus_key_without_network_still_trains_promptly_and_keeps_an_archive(data_dir, tmp_path):
+CANARY = "canary-value-of-an-environment-variable"  # must appear nowhere either
+
+
+@pytest.mark.parametrize("where", ["environment", "config file"])
+def test_a_bogus_key_without_network_still_trains_promptly_and_keeps_an_archive(data_dir, tmp_path, where):
     run_dir = str(tmp_path / "run")
     # The key is refused wherever Comet is; its server is pointed at a closed local port so the
     # test does not depend on how this machine fails to reach the internet.
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--output-dir", run_dir,
-                     env={"COMET_DISABLE": "", "COMET_API_KEY": SECRET, "HOME": str(tmp_path),
-                          "COMET_URL_OVERRIDE": "http://127.0.0.1:9/clientlib/"},
-                     timeout=120)
+    env = {"COMET_DISABLE": "", "HOME": str(tmp_path), "COMET_URL_OVERRIDE": "http://127.0.0.1:9/clientlib/",
+           "SOME_SETTING": CANARY}
+    if where == "environment":
+        env["COMET_API_KEY"] = SECRET
+    else:  # comet_ml's ~/.comet.config
+        (tmp_path / ".comet.config").write_text("[comet]\napi_key = %s\n" % SECRET)
+    environment = {k: v for k, v in os.environ.items() if k != "COMET_API_KEY"}
+    environment.update(env)
+    result = subprocess.run([sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", data_dir,
+                             "--classes", "0,1", "--epochs", "2", "--output-dir", run_dir],
+                            capture_output=True, text=True, timeout=120, cwd=str(tmp_path), env=environment)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
@@ -116,13 +164,16 @@ def test_a_bogus_key_without_network_still_trains_promptly_and_keeps_an_archive(
     assert sum(m["type"] == "metric_msg" and m["payload"]["metric"]["metricName"] == "test_acc"
                for m in messages) == 2
     assert SECRET not in result.stdout + result.stderr
+    names = {m["payload"]["metric"]["metricName"] for m in messages if m["type"] == "metric_msg"}
+    assert "sys.cpu.percent.avg" in names and {m["type"] for m in messages} <= ALLOWED_MESSAGES
     for path in files_below(run_dir):
         with open(path, "rb") as f:
             content = f.read()
-        assert SECRET.encode() not in content, path
-        if path.endswith(".zip"):
-            with zipfile.ZipFile(path) as z:
-                assert all(SECRET.encode() not in z.read(n) for n in z.namelist())
+        for secret in (SECRET, CANARY):
+            assert secret.encode() not in content, path
+            if path.endswith(".zip"):
+                with zipfile.ZipFile(path) as z:
+                    assert all(secret.encode() not in z.read(n) for n in z.namelist())
 
 
 def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tmp_path):
@@ -135,11 +186,10 @@ def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tm
                              "--plot", str(png)], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
     rows = result.stdout.splitlines()
-    assert rows[0].split() == ["run", "epochs", "test_acc", "best_test_acc", "train_loss", "time_s"]
+    assert rows[0].split() == ["run", "epochs", "test_acc", "best_test_acc", "train_loss", "train_acc", "time_s"]
     assert rows[1].split()[:2] == ["offline-test", "2"] and rows[2].split()[:2] == ["second-test", "3"]
-    head = png.read_bytes()[:24]
-    assert head[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", head[16:24])
+    assert rows[3] == "plot: %s" % png and len(rows) == 4  # different configurations: no group
+    width, height = png_size(str(png))
     assert width > 500 and height > 200
 
 
@@ -156,7 +206,7 @@ def test_a_comet_call_failing_mid_run_switches_to_an_offline_archive_that_replay
     monkeypatch.setenv("HOME", str(tmp_path))
     from training.tracking import CometRun
 
-    run = CometRun("mid-run", "p", None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"])
+    run = CometRun.open("mid-run", "p", None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"])
     run.online = True
     run.call("log_metrics", {"test_acc": 0.5}, step=1, epoch=0)
     first = run.experiment
@@ -171,8 +221,10 @@ def test_a_comet_call_failing_mid_run_switches_to_an_offline_archive_that_replay
         return [m["payload"]["metric"]["metricValue"] for m in messages
                 if m["type"] == "metric_msg" and m["payload"]["metric"]["metricName"] == "test_acc"]
 
-    # The fallback archive holds the whole run: the epoch before the failure was replayed into it.
+    # The fallback archive holds the whole run: the epoch before the failure was replayed into it,
+    # and it continues the same experiment, whose key the checkpoints keep.
     assert sorted(map(test_accs, archives)) == [[0.5], [0.5, 0.75]]
+    assert {experiment_json(a)["offline_id"] for a in archives} == {run.experiment_key}
 
 
 def test_a_diverging_run_stops_saves_nothing_broken_and_says_so_everywhere(data_dir, tmp_path):

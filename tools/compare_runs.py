@@ -1,14 +1,29 @@
 """Compare training runs offline, from their run folders (no Comet account needed).
 
     python -m tools.compare_runs runs/RUN_A runs/RUN_B --plot comparison.png
+    python -m tools.compare_runs runs/spec-seeds-seed*                      # a seed group
 
 Prints a table of each run's final metrics and draws test accuracy and train loss per epoch of
-all runs into one PNG.
+all runs into one PNG. Runs whose settings differ only in seed and name (a seed group, from
+train_cifar10.py --seeds, or runs started by hand) form a group: per group it prints the mean,
+standard deviation and minimum of each final metric, and draws each group's mean curve with its
+min-max band into --group-plot.
 """
+import training  # noqa: F401  (first, as every script: the plots live in training/)
+
 import argparse
 import json
 import os
 import sys
+
+import numpy as np
+
+from training import plots
+
+# Settings in which the runs of one configuration differ: who they are, not what they train.
+NOT_CONFIGURATION = {"seed", "run_name", "run_group", "output_dir", "model_prefix", "export",
+                     "omp_num_threads", "comet_project", "comet_workspace", "no_comet_model"}
+FINAL_METRICS = ("test_acc", "best_test_acc", "train_loss", "train_acc", "time_s")
 
 
 def load_run(run_dir):
@@ -18,60 +33,91 @@ def load_run(run_dir):
         raise ValueError("%s is not a run folder (it has no metrics.jsonl)" % run_dir)
     with open(metrics) as f:
         records = [json.loads(line) for line in f if line.strip()]
+    if not records:
+        raise ValueError("%s has no completed epoch" % run_dir)
     config_path = os.path.join(run_dir, "config.json")
     config = json.load(open(config_path)) if os.path.isfile(config_path) else {}
     return config.get("run_name", os.path.basename(os.path.normpath(run_dir))), config, records
 
 
-def table(runs):
-    rows = [("run", "epochs", "test_acc", "best_test_acc", "train_loss", "time_s")]
-    for name, _, records in runs:
-        last = records[-1] if records else {}
-        rows.append((name, str(len(records)), "%.4f" % last.get("test_acc", float("nan")),
-                     "%.4f" % max((r["test_acc"] for r in records), default=float("nan")),
-                     "%.4f" % last.get("train_loss", float("nan")),
-                     "%.1f" % last.get("time", float("nan"))))
+def final_metrics(records):
+    last = records[-1]
+    return {"test_acc": last["test_acc"], "best_test_acc": max(r["test_acc"] for r in records),
+            "train_loss": last["train_loss"], "train_acc": last["train_acc"], "time_s": last["time"]}
+
+
+def table(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
 
 
-def plot(runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no screen needed
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4))
+def runs_table(runs):
+    rows = [("run", "epochs") + FINAL_METRICS]
     for name, _, records in runs:
-        epochs = [r["epoch"] + 1 for r in records]
-        acc_ax.plot(epochs, [r["test_acc"] for r in records], marker="o", label=name)
-        loss_ax.plot(epochs, [r["train_loss"] for r in records], marker="o", label=name)
-    acc_ax.set(title="test accuracy", xlabel="epoch", ylabel="accuracy")
-    loss_ax.set(title="train loss", xlabel="epoch", ylabel="cross-entropy")
-    for ax in (acc_ax, loss_ax):
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    acc_ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+        final = final_metrics(records)
+        rows.append((name, str(len(records)))
+                    + tuple(("%.1f" if k == "time_s" else "%.4f") % final[k] for k in FINAL_METRICS))
+    return table(rows)
+
+
+def group_runs(runs):
+    """[(group name, [runs])] of runs whose settings are equal but for NOT_CONFIGURATION, in the
+    order their first run came; a group is named by its runs' --run-group, else its first run."""
+    groups = {}
+    for run in runs:
+        key = json.dumps({k: v for k, v in run[1].items() if k not in NOT_CONFIGURATION}, sort_keys=True)
+        groups.setdefault(key, []).append(run)
+    named = []
+    for members in groups.values():
+        labels = [config.get("run_group") for _, config, _ in members if config.get("run_group")]
+        named.append((labels[0] if labels else members[0][0], members))
+    return named
+
+
+def group_stats(members):
+    """{metric: (mean, standard deviation (n - 1; 0 for one run), minimum)} of the final metrics."""
+    finals = [final_metrics(records) for _, _, records in members]
+    stats = {}
+    for k in FINAL_METRICS:
+        values = np.array([f[k] for f in finals])
+        stats[k] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0, values.min())
+    return stats
+
+
+def groups_report(groups):
+    lines = []
+    for name, members in groups:
+        seeds = ",".join(str(config.get("seed", "?")) for _, config, _ in members)
+        lines.append("group %s: %d runs, seeds %s" % (name, len(members), seeds))
+        rows = [("  metric", "mean", "std", "min")]
+        for k, (mean, std, low) in group_stats(members).items():
+            fmt = "%.1f" if k == "time_s" else "%.4f"
+            rows.append(("  " + k, fmt % mean, fmt % std, fmt % low))
+        lines.append(table(rows))
+    return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("run_dirs", nargs="+", help="run folders (runs/NAME)")
-    parser.add_argument("--plot", default="comparison.png", help="where to write the PNG")
+    parser.add_argument("--plot", default="comparison.png", help="where to draw every run's curves")
+    parser.add_argument("--group-plot", default="groups.png",
+                        help="where to draw each group's mean curve and min-max band (when a group "
+                             "has two runs or more)")
     args = parser.parse_args(argv)
     try:
         runs = [load_run(d) for d in args.run_dirs]
     except (ValueError, OSError) as e:  # json errors are ValueErrors
         print("error: %s" % e, file=sys.stderr)
         return 1
-    print(table(runs))
-    plot(runs, args.plot)
-    print("plot: %s" % args.plot)
+    print(runs_table(runs))
+    print("plot: %s" % plots.draw_runs([(name, records) for name, _, records in runs], args.plot))
+    groups = [(name, members) for name, members in group_runs(runs) if len(members) > 1]
+    if groups:
+        print(groups_report(groups))
+        curves = [(name, [records for _, _, records in members]) for name, members in groups]
+        print("group plot: %s" % plots.draw_groups(curves, args.group_plot))
     return 0
 
 

@@ -16,8 +16,6 @@ import numpy as np
 
 from data import parse_classes
 
-DEFAULT_COMET_PROJECT = "cifar10-gluon"
-
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -35,6 +33,7 @@ class RunConfig:
     lr: float = 0.1  # after any warmup
     momentum: float = 0.9
     seed: int = 42
+    seeds: tuple = ()  # a seed group: one run per seed, in turn (train_cifar10.run_seeds)
     # model and recipe
     model: str = "spec-resnet"  # the model's one name (models.canonical_name)
     optimizer: str = "sgd"  # or 'nag'
@@ -60,10 +59,12 @@ class RunConfig:
     log_interval: int = None  # batches
     quiet: bool = False
     run_name: str = None
+    run_group: str = None  # runs that belong together (the seeds of one configuration)
     output_dir: str = None  # None: runs/RUN_NAME
     no_comet: bool = False
-    comet_project: str = DEFAULT_COMET_PROJECT
-    comet_workspace: str = None
+    comet_project: str = None  # None: COMET_PROJECT_NAME or the Comet config file's, else tracking's default
+    comet_workspace: str = None  # None: comet_ml's own setting
+    no_comet_model: bool = False  # do not log the export to Comet as a model
     # resolved from the data
     class_names: tuple = ()  # of the classes trained, in their order
     classes_tag: str = "all"  # 'all' or the indices joined by '-', in names and tags
@@ -76,6 +77,7 @@ def resolve(flags, source, chief=True):
     tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
     settings = dict(vars(flags), classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
+                    seeds=tuple(flags.seeds or ()),
                     gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
                     class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag)
@@ -93,7 +95,7 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
     """Every effective setting of the run, and what it ran on (never any secret), as JSON values:
     the run folder's config.json, Comet's parameters, and the `config` of checkpoints and exports."""
     values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
-              if k != "quiet"}
+              if k not in ("quiet", "seeds")}  # a run of a seed group has its own seed
     values.update({
         "dataset": source_name,
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,

@@ -1,11 +1,14 @@
 """Where a run's record goes: stdout, the run's own folder, and Comet.ml.
 
 RunLog.log_epoch is the one place an epoch is reported: a JSON line on stdout, a line in
-RUN_DIR/metrics.jsonl and the same values on the Comet experiment, under the same names.
+RUN_DIR/metrics.jsonl and the same values on the Comet experiment, under the same names; the run
+folder's curves.png is redrawn with it.
 
 Comet never stops training. With an API key (COMET_API_KEY or a Comet config file) the run goes
 online; without one, or when the online experiment cannot start or fails later, it is written as
 an offline archive under RUN_DIR/comet/ and the `comet upload` command is printed at the end.
+A training resumed from a checkpoint continues the checkpoint's experiment (its key is in the
+checkpoint), online or, failing that, as an offline archive that uploads into it.
 comet_ml is imported only when Comet is used. Only rank 0 of a distributed job reports.
 """
 import glob
@@ -13,6 +16,9 @@ import json
 import os
 import sys
 
+from . import plots
+
+DEFAULT_COMET_PROJECT = "cifar10-gluon"  # where runs go unless a flag, COMET_PROJECT_NAME or the config file says
 # Startup with a bad key or no network must not hang: comet_ml's default retries wait ~35 s
 # before giving up. These make a failed start return at once; a user's own setting wins.
 COMET_FAST_FAIL = {
@@ -26,14 +32,29 @@ COMET_FAST_FAIL = {
     # If the connection is lost mid-run, comet_ml's own fallback keeps an offline archive.
     "COMET_FALLBACK_STREAMER_KEEP_OFFLINE_ZIP": "true",
 }
-# What comet_ml would otherwise collect by itself: off, so a run logs exactly what we choose
-# (and nothing from the environment, where the API key lives).
-COMET_OPTIONS = dict(log_code=False, log_graph=False, auto_param_logging=False,
-                     auto_metric_logging=False, parse_args=False, auto_output_logging=False,
-                     log_env_details=False, log_git_metadata=False, log_git_patch=False,
-                     log_env_gpu=False, log_env_host=False, log_env_cpu=False,
-                     display_summary_level=0)
+# This project's defaults for what comet_ml collects by itself, each given to comet_ml only where
+# the user's Comet settings (COMET_* variables, config file) say nothing, as comet_ml documents:
+# system metrics on (CPU, memory, disk, network; GPU utilisation, memory and model where there is one); the
+# code, git, console output, command line, host details (user, IP) and automatic parameters off,
+# so a run logs what we choose and nothing of the environment, where the API key lives.
+COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
+    "comet.auto_log.env_details": ("log_env_details", True),
+    "comet.auto_log.env_cpu": ("log_env_cpu", True),
+    "comet.auto_log.env_gpu": ("log_env_gpu", True),
+    "comet.auto_log.env_host": ("log_env_host", False),
+    "comet.auto_log.code": ("log_code", False),
+    "comet.auto_log.graph": ("log_graph", False),
+    "comet.auto_log.parameters": ("auto_param_logging", False),
+    "comet.auto_log.metrics": ("auto_metric_logging", False),
+    "comet.auto_log.cli_arguments": ("parse_args", False),
+    "comet.auto_log.output_logger": ("auto_output_logging", False),
+    "comet.auto_log.git_metadata": ("log_git_metadata", False),
+    "comet.auto_log.git_patch": ("log_git_patch", False),
+}
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
+# Settings that differ between any two runs, and so are not "changed" by a resume.
+PER_RUN_SETTINGS = {"run_name", "output_dir", "load_epoch", "omp_num_threads", "export",
+                    "no_comet_model", "log_interval"}
 
 
 def comet_disabled(no_comet_flag):
@@ -52,18 +73,40 @@ def make_run_dir(path):
             candidate = "%s-%d" % (path, n)
 
 
-def open_run_log(config, settings):
+def open_run_log(config, settings, resumed=None):
     """The RunLog of a run: its folder (--output-dir or runs/RUN_NAME) and, unless disabled, its
-    Comet experiment. settings: what config.recorded_settings gives."""
+    Comet experiment. settings: what config.recorded_settings gives. resumed: the record of the
+    checkpoint a --load-epoch run continues, whose Comet experiment it continues."""
     run_dir = make_run_dir(config.output_dir or os.path.join("runs", config.run_name))
     comet = None
     if not comet_disabled(config.no_comet):
         params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in settings.items()}
         tags = [settings["model"], settings["dataset"], "classes-" + settings["classes_tag"],
                 settings["device"], "devices-%d" % settings["num_devices"]]
-        comet = CometRun(config.run_name, config.comet_project, config.comet_workspace,
-                         os.path.join(run_dir, "comet"), params, tags)
+        if config.run_group:
+            tags.append("group-" + config.run_group)
+        comet = CometRun.open(config.run_name, config.comet_project, config.comet_workspace,
+                              os.path.join(run_dir, "comet"), params, tags,
+                              resume=resume_record(resumed, settings) if resumed else None)
+        if comet is not None:  # where it went, after the user's Comet settings had their say
+            settings = dict(settings, comet_project=comet.project)
     return RunLog(run_dir, settings, comet)
+
+
+def resume_record(checkpoint_record, settings):
+    """What a resume tells its Comet experiment: {'experiment_key', 'number' (1 for the first
+    resume), 'from_epoch', 'changed': 'lr 0.1 -> 0.01; epochs 38 -> 50'} (settings that differ
+    from those the checkpoint's training ran with)."""
+    before = checkpoint_record.get("config", {})
+    changed = ["%s %s -> %s" % (k, _short(before.get(k)), _short(v)) for k, v in sorted(settings.items())
+               if k not in PER_RUN_SETTINGS and before.get(k) != v]
+    return {"experiment_key": checkpoint_record.get("comet_experiment"),
+            "number": checkpoint_record.get("resumes", 0) + 1,
+            "from_epoch": checkpoint_record["epoch"], "changed": "; ".join(changed) or "nothing"}
+
+
+def _short(value):
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 def warn(message):
@@ -77,32 +120,70 @@ class CometRun:
     what was logged so far, so the dashboard record is never lost and training never stops.
     """
 
-    def __init__(self, name, project, workspace, archive_dir, params, tags):
+    @classmethod
+    def open(cls, name, project, workspace, archive_dir, params, tags, resume=None):
+        """The run's experiment, or None where comet_ml's own switch (COMET_AUTO_LOG_DISABLE)
+        turns Comet off. project/workspace: the flags, None where not given."""
         for key, value in COMET_FAST_FAIL.items():
             os.environ.setdefault(key, value)
         import comet_ml
 
+        config = comet_ml.get_config()
+        if config["comet.auto_log.disable"]:  # comet_ml's documented "disabled": no Comet at all
+            print("Comet: disabled by your Comet settings (COMET_AUTO_LOG_DISABLE, or disable in the "
+                  "config file's [comet_auto_log]); the run folder keeps the record", file=sys.stderr)
+            return None
+        return cls(comet_ml, config, name, project, workspace, archive_dir, params, tags, resume)
+
+    def __init__(self, comet_ml, config, name, project, workspace, archive_dir, params, tags, resume):
         self.comet_ml = comet_ml
         self.archive_dir = archive_dir
-        self.replay = [("set_name", (name,), {}), ("add_tags", (tags,), {}),
-                       ("log_parameters", (params,), {})]
-        self.project, self.workspace = project, workspace
+        # A flag when given, else COMET_PROJECT_NAME / the config file, else this project's default;
+        # the workspace is left to comet_ml's settings when no flag gives it.
+        self.project = project or config["comet.project_name"] or DEFAULT_COMET_PROJECT
+        self.workspace = workspace
+        self.options = {argument: value for key, (argument, value) in COMET_DEFAULTS.items()
+                        if config[key] is None}
+        self.key = resume["experiment_key"] if resume else None  # the experiment to continue
+        self.replay = [("add_tags", (tags,), {})]
+        if resume and self.key:
+            n = resume["number"]
+            self.replay += [("add_tag", ("resumed",), {}),
+                            ("log_others", ({"resume_%d_from_epoch" % n: resume["from_epoch"],
+                                             "resume_%d_changed" % n: resume["changed"]},), {})]
+        else:  # a new experiment: its name and settings
+            self.replay += [("set_name", (name,), {}),
+                            ("log_parameters", (dict(params, comet_project=self.project),), {})]
         self.experiment, self.online = None, False
-        if comet_ml.get_config()["comet.api_key"]:
+        # COMET_START_ONLINE=false (or COMET_OFFLINE) asks for offline archives: no warning then.
+        wants_online = config["comet.start.online"] is not False and not config["comet.offline"]
+        if config["comet.api_key"] and wants_online:
             self.experiment = self._start(online=True)
             if self.experiment is not None and not self.experiment.alive:
-                self._drop("Comet did not accept the connection (bad API key, or no network)")
+                self._drop("Comet did not accept the connection (bad API key, no network, or no "
+                           "experiment %s to continue)" % self.key if self.key else
+                           "Comet did not accept the connection (bad API key, or no network)")
             self.online = self.experiment is not None
         if self.experiment is None:
             self.experiment = self._start(online=False)
         self._replay()
 
+    @property
+    def experiment_key(self):
+        """The key of the experiment this training logs to: what checkpoints keep."""
+        return self.key or self.experiment.get_key()
+
     def _start(self, online):
         os.makedirs(self.archive_dir, exist_ok=True)
-        kind = self.comet_ml.Experiment if online else self.comet_ml.OfflineExperiment
+        if self.key:  # continue it
+            kind = self.comet_ml.ExistingExperiment if online else self.comet_ml.ExistingOfflineExperiment
+            where = dict(experiment_key=self.key)
+        else:
+            kind = self.comet_ml.Experiment if online else self.comet_ml.OfflineExperiment
+            where = dict(project_name=self.project, workspace=self.workspace)
         try:
-            return kind(project_name=self.project, workspace=self.workspace,
-                        offline_directory=self.archive_dir, **COMET_OPTIONS)
+            return kind(offline_directory=self.archive_dir, display_summary_level=0, **where,
+                        **self.options)
         except Exception as e:  # noqa: BLE001 - whatever Comet raises, training goes on
             if not online:
                 raise
@@ -133,6 +214,9 @@ class CometRun:
                 warn("Comet offline logging failed (%s); the local record in the run folder is "
                      "complete" % e)
                 return
+            # The experiment exists online: its archive continues it (what already reached it
+            # may arrive twice), so that checkpoints keep one key for the whole training.
+            self.key = self.experiment_key
             self._drop("Comet failed (%s)" % e)
             self.experiment = self._start(online=False)
             self._replay()
@@ -147,18 +231,26 @@ class CometRun:
 
 
 class RunLog:
-    """A run's record: its folder (config.json, metrics.jsonl, and at the end status.json: finished,
-    interrupted or failed), stdout, and Comet if enabled."""
+    """A run's record: its folder (config.json, metrics.jsonl and curves.png; at the end
+    confusion_matrix.json/.png, model.txt and status.json: finished, interrupted or failed),
+    stdout, and Comet if enabled."""
 
     def __init__(self, run_dir, settings, comet=None, stream=None):
         self.run_dir = run_dir
         self.comet = comet
         self.stream = stream or sys.stdout
+        self.title = settings.get("run_name", "")
         self.history = []
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             json.dump(settings, f, indent=2, sort_keys=True)
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
+        self.curves_path = os.path.join(run_dir, "curves.png")
         open(self.metrics_path, "w").close()
+
+    @property
+    def experiment_key(self):
+        """The Comet experiment's key (what checkpoints keep to continue it), or None."""
+        return self.comet.experiment_key if self.comet is not None else None
 
     def log_epoch(self, record, step):
         """Reports one epoch everywhere; step is the number of updates done so far."""
@@ -168,16 +260,20 @@ class RunLog:
         with open(self.metrics_path, "a") as f:
             f.write(line + "\n")
         self.history.append(record)
+        plots.draw_curves(self.history, self.curves_path, self.title)
         if self.comet is not None:
             self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS},
                             step=step, epoch=record["epoch"])
 
-    def finish(self, confusion, class_names, model_summary, status="finished"):
-        """The end of a run: confusion matrix, model summary and final metrics, then Comet's end.
-        status: 'finished', or 'interrupted' for a run stopped by the user."""
+    def finish(self, confusion, class_names, model_summary, status="finished", model=None):
+        """The end of a run: confusion matrix (numbers and picture), model summary, final metrics
+        and pictures, then Comet's end. status: 'finished', or 'interrupted' for a run stopped by
+        the user. model: (name, files) of an export to log to Comet as a model."""
         self._write_status(status)
         with open(os.path.join(self.run_dir, "confusion_matrix.json"), "w") as f:
             json.dump({"labels": class_names, "matrix": confusion}, f)
+        confusion_png = plots.draw_confusion(confusion, class_names,
+                                             os.path.join(self.run_dir, "confusion_matrix.png"))
         with open(os.path.join(self.run_dir, "model.txt"), "w") as f:
             f.write(model_summary + "\n")
         if self.comet is None:
@@ -185,6 +281,13 @@ class RunLog:
         self.comet.call("log_confusion_matrix", matrix=confusion, labels=class_names,
                         title="test set", file_name="confusion-matrix.json")
         self.comet.call("set_model_graph", model_summary)
+        for path in (self.curves_path, confusion_png):
+            if os.path.exists(path):  # no curves without a completed epoch
+                self.comet.call("log_image", path, name=os.path.basename(path))
+        if model is not None:
+            name, files = model
+            for path in files:
+                self.comet.call("log_model", name, path, file_name=os.path.basename(path))
         if self.history:
             final = {k: self.history[-1][k] for k in EPOCH_METRICS}
             self.comet.call("log_others", {"final_" + k: v for k, v in final.items()})
@@ -215,10 +318,12 @@ class RunLog:
 class SilentLog:
     """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job."""
 
+    experiment_key = None
+
     def log_epoch(self, record, step):
         pass
 
-    def finish(self, confusion, class_names, model_summary, status="finished"):
+    def finish(self, confusion, class_names, model_summary, status="finished", model=None):
         pass
 
     def fail(self, reason):

@@ -1,0 +1,203 @@
+"""Comet as its users use it: one experiment per training across resumes, the user's Comet
+settings respected, seed groups, and the comparison of groups in the run folders."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import pytest
+
+from conftest import REPO, run_cli
+
+OFFLINE = {"COMET_DISABLE": "", "COMET_API_KEY": ""}  # Comet on, no key: offline archives
+
+
+def archive_of(run_dir):
+    archives = [os.path.join(run_dir, "comet", f) for f in os.listdir(os.path.join(run_dir, "comet"))]
+    assert len(archives) == 1, archives
+    with zipfile.ZipFile(archives[0]) as z:
+        return (json.loads(z.read("experiment.json")),
+                [json.loads(line) for line in z.read("messages.json").decode().splitlines()])
+
+
+def epoch_metrics(messages):
+    """[(epoch, step)] of the test accuracies an archive holds."""
+    return [(m["payload"]["metric"]["epoch"], m["payload"]["metric"]["step"]) for m in messages
+            if m["type"] == "metric_msg" and m["payload"]["metric"]["metricName"] == "test_acc"]
+
+
+def others(messages):
+    return {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
+
+
+def test_a_training_stopped_resumed_and_continued_is_one_experiment_with_every_epoch_once(data_dir, tmp_path):
+    prefix, home = str(tmp_path / "ck" / "m"), str(tmp_path)
+    common = ["--data-dir", data_dir, "--classes", "0,1", "--model-prefix", prefix, "--quiet"]
+    env = dict(os.environ, HOME=home, **OFFLINE)
+    # Stage 1: 4 epochs, stopped by Ctrl-C once epoch 2 is saved.
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py")] + common
+                            + ["--epochs", "4", "--output-dir", str(tmp_path / "run1")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tempfile.mkdtemp(), env=env)
+    deadline = time.time() + 120
+    while not os.path.exists(prefix + "-0002.json") and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stopped = int(re.search(r"--load-epoch (\d+)", err).group(1))
+    # The same command resumes it to the end; then a second stage at a lower rate.
+    resumed = run_cli(*common, "--epochs", "4", "--load-epoch", str(stopped), "--output-dir",
+                      str(tmp_path / "run2"), env=dict(HOME=home, **OFFLINE))
+    assert resumed.returncode == 0, resumed.stderr
+    stage2 = run_cli(*common, "--epochs", "5", "--load-epoch", "4", "--lr", "0.05", "--output-dir",
+                     str(tmp_path / "run3"), env=dict(HOME=home, **OFFLINE))
+    assert stage2.returncode == 0, stage2.stderr
+
+    archives = [archive_of(str(tmp_path / run)) for run in ("run1", "run2", "run3")]
+    assert len({experiment["offline_id"] for experiment, _ in archives}) == 1  # one experiment key
+    assert [experiment["resume_strategy"] for experiment, _ in archives] == ["create", "get", "get"]
+    key = archives[0][0]["offline_id"]
+    assert json.load(open(prefix + "-0005.json"))["comet_experiment"] == key
+    logged = sorted(sum((epoch_metrics(messages) for _, messages in archives), []))
+    assert [epoch for epoch, _ in logged] == [0, 1, 2, 3, 4]  # every epoch exactly once
+    assert [step for _, step in logged] == [4, 8, 12, 16, 20]  # steps continue: 4 updates an epoch
+    first, second, third = (others(messages) for _, messages in archives)
+    assert first["Name"].startswith("spec-resnet_c0-1") and "Name" not in second  # named once
+    assert second["resume_1_from_epoch"] == stopped and second["resume_1_changed"] == "nothing"
+    assert third["resume_2_from_epoch"] == 4 and third["resume_2_changed"] == "epochs 4 -> 5; lr 0.1 -> 0.05"
+    assert "resumed" in archives[2][0]["tags"] and "resumed" not in archives[0][0]["tags"]
+
+
+def comet_run(tmp_path, monkeypatch, project=None, env=None, config_file=None, resume=None):
+    """A CometRun opened as a run opens it, under these Comet settings; (run or None, stderr)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for name in ("COMET_API_KEY", "COMET_PROJECT_NAME", "COMET_START_ONLINE", "COMET_AUTO_LOG_DISABLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    if config_file:
+        (tmp_path / ".comet.config").write_text(config_file)
+    from training.tracking import CometRun
+
+    return CometRun.open("name", project, None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"], resume=resume)
+
+
+@pytest.mark.parametrize("flag, env, config_file, expected", [
+    (None, {}, None, "cifar10-gluon"),                                   # this project's default
+    (None, {"COMET_PROJECT_NAME": "from-env"}, None, "from-env"),        # the user's variable
+    (None, {}, "[comet]\nproject_name = from-file\n", "from-file"),               # the user's config file
+    ("from-flag", {"COMET_PROJECT_NAME": "from-env"}, None, "from-flag"),  # the flag wins
+])
+def test_the_project_is_the_flag_else_the_users_comet_settings_else_ours(tmp_path, monkeypatch, capfd,
+                                                                          flag, env, config_file, expected):
+    run = comet_run(tmp_path, monkeypatch, flag, env, config_file)
+    run.end()
+    archive = [f for f in os.listdir(tmp_path / "comet") if f.endswith(".zip")]
+    with zipfile.ZipFile(tmp_path / "comet" / archive[0]) as z:
+        assert json.loads(z.read("experiment.json"))["project_name"] == expected
+    assert run.project == expected and "warning" not in capfd.readouterr().err
+
+
+def test_comet_mls_offline_switch_gives_an_archive_without_a_warning(tmp_path, monkeypatch, capfd):
+    # A key is present, but COMET_START_ONLINE=false asks for offline: no connection is tried.
+    run = comet_run(tmp_path, monkeypatch, env={"COMET_API_KEY": "some-key-0123456789abcdef",
+                                                "COMET_START_ONLINE": "false"})
+    assert not run.online
+    run.call("log_metrics", {"test_acc": 0.5}, step=1, epoch=0)
+    assert len(run.end()) == 1 and capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("env, config_file", [({"COMET_AUTO_LOG_DISABLE": "true"}, None),
+                                              ({}, "[comet_auto_log]\ndisable = true\n")])
+def test_comet_mls_disabled_switch_turns_comet_off_and_is_not_called_a_bad_key(tmp_path, monkeypatch, capfd,
+                                                                              env, config_file):
+    run = comet_run(tmp_path, monkeypatch, env=dict(env, COMET_API_KEY="some-key-0123456789abcdef"),
+                    config_file=config_file)
+    assert run is None and not (tmp_path / "comet").exists()
+    err = capfd.readouterr().err
+    assert err.startswith("Comet: disabled by your Comet settings") and "API key" not in err
+
+
+def test_export_is_not_logged_as_a_model_with_no_comet_model(data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "1", "--quiet", "--output-dir",
+                     run_dir, "--export", str(tmp_path / "ex"), "--no-comet-model",
+                     env=dict(HOME=str(tmp_path), **OFFLINE))
+    assert result.returncode == 0, result.stderr
+    _, messages = archive_of(run_dir)
+    uploads = [m["payload"]["additional_params"] for m in messages if m["type"] == "file_upload"]
+    assert uploads and not any(u.get("type") == "model-element" for u in uploads)
+    assert (tmp_path / "ex.onnx").is_file()
+
+
+def test_no_comet_model_without_an_export_is_a_usage_error(tmp_path):
+    result = run_cli("--no-comet-model", env=dict(HOME=str(tmp_path), **OFFLINE))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--no-comet-model would have no effect: only an export (--export PATH) is logged" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Seed groups
+
+@pytest.fixture(scope="module")
+def seed_group(data_dir, tmp_path_factory):
+    """--seeds 1,2 of a 2-epoch run, and a run of seed 1 typed by hand, in one folder."""
+    folder = tmp_path_factory.mktemp("seeds")
+    env = dict(HOME=str(folder), **OFFLINE)
+    common = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--quiet"]
+    group = run_cli(*common, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
+                    cwd=str(folder), env=env)
+    assert group.returncode == 0, group.stderr
+    by_hand = run_cli(*common, "--seed", "1", "--output-dir", str(folder / "by-hand"), cwd=str(folder), env=env)
+    assert by_hand.returncode == 0, by_hand.stderr
+    return folder, group, by_hand
+
+
+def without_timing(lines):
+    return [{k: v for k, v in json.loads(line).items() if k not in ("time", "images_per_sec", "epoch_time")}
+            for line in lines]
+
+
+def test_seeds_run_in_turn_each_its_own_run_and_experiment_in_one_group(seed_group):
+    folder, group, by_hand = seed_group
+    lines = group.stdout.splitlines()
+    assert len(lines) == 4  # two epochs of each seed
+    assert without_timing(lines[:2]) == without_timing(by_hand.stdout.splitlines())  # as if typed by hand
+    assert without_timing(lines[2:]) != without_timing(lines[:2])
+    keys = set()
+    for seed in (1, 2):
+        run_dir = str(folder / "runs" / ("g-seed%d" % seed))
+        config = json.load(open(os.path.join(run_dir, "config.json")))
+        assert (config["seed"], config["run_group"], config["run_name"]) == (seed, "g", "g-seed%d" % seed)
+        experiment, messages = archive_of(run_dir)
+        assert "group-g" in experiment["tags"]
+        keys.add(experiment["offline_id"])
+        assert os.path.isfile(str(folder / ("ck-seed%d-0002.json" % seed)))
+    assert len(keys) == 2
+
+
+def test_compare_runs_groups_runs_that_differ_only_in_seed_and_name(seed_group, data_dir, tmp_path):
+    folder, _, _ = seed_group
+    other = str(tmp_path / "other")  # another configuration: its own group of one
+    assert run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--lr", "0.05", "--quiet",
+                   "--output-dir", other, "--no-comet").returncode == 0
+    runs = [str(folder / "runs" / "g-seed1"), str(folder / "runs" / "g-seed2"), str(folder / "by-hand"), other]
+    result = subprocess.run([sys.executable, "-m", "tools.compare_runs"] + runs
+                            + ["--plot", str(tmp_path / "runs.png"), "--group-plot", str(tmp_path / "groups.png")],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.findall(r"^group \S+: \d+ runs, seeds \S+$", out, re.M) == ["group g: 3 runs, seeds 1,2,1"]  # the other run: alone
+    finals = [json.loads(open(os.path.join(r, "metrics.jsonl")).read().splitlines()[-1])["test_acc"] for r in runs[:3]]
+    row = re.search(r"\n  test_acc +(\S+) +(\S+) +(\S+)", out)
+    mean = sum(finals) / 3
+    std = (sum((f - mean) ** 2 for f in finals) / 2) ** 0.5
+    assert [float(v) for v in row.groups()] == pytest.approx([mean, std, min(finals)], abs=1e-4)
+    assert (tmp_path / "groups.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,117 @@
+"""The pictures of runs: a run's curves and confusion matrix, and runs or seed groups side by side.
+
+Every picture is a PNG written atomically (a reader never sees half a file). matplotlib is
+imported when a picture is drawn, with its file-only backend (no display needed).
+"""
+import numpy as np
+
+from .files import atomic_write
+
+CURVES = (  # (title, [(metric, label)]) per panel of a run's curves
+    ("accuracy", [("train_acc", "train"), ("test_acc", "test")]),
+    ("train loss", [("train_loss", "train")]),
+    ("learning rate (end of epoch)", [("lr", "lr")]),
+)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _epochs(records):
+    """x values: epochs done (the records count epochs from 0)."""
+    return [r["epoch"] + 1 for r in records]
+
+
+def _style(ax, title):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
+def _save(figure, path):
+    plt = _pyplot()
+    with atomic_write(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
+    plt.close(figure)
+    return path
+
+
+def draw_curves(records, path, title=""):
+    """Train and test accuracy, train loss and learning rate by epoch of one run's records (the
+    JSON lines)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(CURVES), figsize=(13, 3.6))
+    for ax, (panel, series) in zip(axes, CURVES):
+        for metric, label in series:
+            ax.plot(_epochs(records), [r[metric] for r in records], marker="o", markersize=3, label=label)
+        _style(ax, panel)
+        if len(series) > 1:
+            ax.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def draw_confusion(matrix, labels, path, title="test set"):
+    """A heat map of the confusion matrix (rows: true class, columns: predicted), counts in cells."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    size = max(4.0, 0.55 * len(labels) + 2)
+    figure, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=45, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if len(labels) <= 20:  # counts stay readable up to CIFAR-100's superclasses
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > matrix.max() / 2 else "black")
+    ax.set_title("%s: %d of %d right" % (title, np.trace(matrix), matrix.sum()))
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def draw_runs(runs, path):
+    """Test accuracy and train loss by epoch of several runs: [(name, records)]."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for name, records in runs:
+        axes[0].plot(_epochs(records), [r["test_acc"] for r in records], marker="o", label=name)
+        axes[1].plot(_epochs(records), [r["train_loss"] for r in records], marker="o", label=name)
+    _label(axes)
+    return _save(figure, path)
+
+
+def draw_groups(groups, path):
+    """Per group of runs ([(name, [records of each run])]): the mean test accuracy and train loss
+    by epoch, in a band from the lowest to the highest run (over the epochs all of them have)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for name, runs in groups:
+        epochs = min(len(records) for records in runs)
+        for ax, metric in zip(axes, ("test_acc", "train_loss")):
+            values = np.array([[r[metric] for r in records[:epochs]] for records in runs])
+            x = _epochs(runs[0][:epochs])
+            line, = ax.plot(x, values.mean(axis=0), marker="o", label="%s (%d runs)" % (name, len(runs)))
+            ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    _label(axes)
+    return _save(figure, path)
+
+
+def _label(axes):
+    for ax, title in zip(axes, ("test accuracy", "train loss")):
+        _style(ax, title)
+        ax.legend(fontsize="small")
+    axes[0].figure.tight_layout()
