@@ -197,3 +197,20 @@ def test_an_interrupt_while_the_previous_pending_epoch_is_removed_still_publishe
     assert saver.publish_pending() == 2
     assert checkpoint.read(str(tmp_path / "m"), 2)["epoch"] == 2  # sizes and checksums verified
     assert sorted(os.listdir(str(tmp_path))) == ["m-0002.%s" % ext for ext in ("json", "params", "states")]
+
+
+def test_atomically_written_files_and_folders_get_the_permissions_a_plain_write_gives(tmp_path):
+    from training.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(str(tmp_path / "file")) as tmp, open(tmp, "w") as f:
+            f.write("x")
+        with atomic_write(str(tmp_path / "folder"), folder=True) as tmp:
+            pass
+        open(str(tmp_path / "plain"), "w").close()
+        os.mkdir(str(tmp_path / "plain-folder"))
+    finally:
+        os.umask(old)
+    modes = {name: os.stat(str(tmp_path / name)).st_mode & 0o777 for name in os.listdir(str(tmp_path))}
+    assert modes == {"file": 0o644, "folder": 0o755, "plain": 0o644, "plain-folder": 0o755}

@@ -21,9 +21,11 @@ def atomic_write(path, folder=False):
     parent, name = os.path.split(os.path.abspath(path))
     if folder:
         tmp = tempfile.mkdtemp(prefix=name + ".", suffix=".part", dir=parent)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; a plain mkdir would not
     else:
         fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a plain open() would not
     try:
         yield tmp
         if not folder:
@@ -35,6 +37,12 @@ def atomic_write(path, folder=False):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, record):
