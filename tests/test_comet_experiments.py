@@ -89,6 +89,21 @@ def comet_run(tmp_path, monkeypatch, project=None, env=None, config_file=None, r
     return CometRun.open("name", project, None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"], resume=resume)
 
 
+def test_a_resume_whose_experiment_cannot_be_reached_continues_it_in_an_offline_archive(tmp_path, monkeypatch, capfd):
+    key = "0123456789abcdef0123456789abcdef"
+    run = comet_run(tmp_path, monkeypatch, env={"COMET_API_KEY": "some-key-0123456789abcdef",
+                                                "COMET_URL_OVERRIDE": "http://127.0.0.1:9/clientlib/"},
+                    resume={"experiment_key": key, "number": 1, "from_epoch": 2, "changed": "nothing"})
+    assert not run.online and run.experiment_key == key
+    run.call("log_metrics", {"test_acc": 0.5}, step=12, epoch=2)
+    archives = run.end()
+    with zipfile.ZipFile(archives[0]) as z:
+        experiment = json.loads(z.read("experiment.json"))
+    assert len(archives) == 1 and (experiment["offline_id"], experiment["resume_strategy"]) == (key, "get")
+    warnings = [line for line in capfd.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no experiment %s to continue" % key in warnings[0]
+
+
 @pytest.mark.parametrize("flag, env, config_file, expected", [
     (None, {}, None, "cifar10-gluon"),                                   # this project's default
     (None, {"COMET_PROJECT_NAME": "from-env"}, None, "from-env"),        # the user's variable
