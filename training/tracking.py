@@ -146,14 +146,14 @@ class CometRun:
                         if config[key] is None}
         self.key = resume["experiment_key"] if resume else None  # the experiment to continue
         self.replay = [("add_tags", (tags,), {})]
-        if resume and self.key:
+        if self.key is None:  # a new experiment: its name and settings
+            self.replay += [("set_name", (name,), {}),
+                            ("log_parameters", (dict(params, comet_project=self.project),), {})]
+        if resume:
             n = resume["number"]
             self.replay += [("add_tag", ("resumed",), {}),
                             ("log_others", ({"resume_%d_from_epoch" % n: resume["from_epoch"],
                                              "resume_%d_changed" % n: resume["changed"]},), {})]
-        else:  # a new experiment: its name and settings
-            self.replay += [("set_name", (name,), {}),
-                            ("log_parameters", (dict(params, comet_project=self.project),), {})]
         self.experiment, self.online = None, False
         # COMET_START_ONLINE=false (or COMET_OFFLINE) asks for offline archives: no warning then.
         wants_online = config["comet.start.online"] is not False and not config["comet.offline"]
