@@ -53,21 +53,23 @@ def _model_name(text):
         raise argparse.ArgumentTypeError(str(e))
 
 
-def _seed_list(text):
+def _int_list(text, what, example):
+    """The integers of 'A,B,C'; an argparse error naming what they should be otherwise."""
     try:
-        seeds = [int(i) for i in text.split(",") if i.strip()]
+        return [int(i) for i in text.split(",") if i.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError("expected seeds like 1,2,3, got %r" % text)
+        raise argparse.ArgumentTypeError("expected %s like %s, got %r" % (what, example, text))
+
+
+def _seed_list(text):
+    seeds = _int_list(text, "seeds", "1,2,3")
     if not seeds or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError("expected distinct seeds like 1,2,3, got %r" % text)
     return seeds
 
 
 def _gpu_list(text):
-    try:
-        ids = [int(i) for i in text.split(",") if i.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected GPU ids like 0,2, got %r" % text)
+    ids = _int_list(text, "GPU ids", "0,2")
     if not ids or min(ids) < 0:
         raise argparse.ArgumentTypeError("expected GPU ids (0 or more) like 0,2, got %r" % text)
     if len(set(ids)) != len(ids):
@@ -76,10 +78,7 @@ def _gpu_list(text):
 
 
 def _epoch_list(text):
-    try:
-        epochs = [int(e) for e in text.split(",") if e.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected epochs like 100,150, got %r" % text)
+    epochs = _int_list(text, "epochs", "100,150")
     if any(e < 1 for e in epochs):
         raise argparse.ArgumentTypeError("epochs must be at least 1, got %r" % text)
     return sorted(epochs)
