@@ -349,7 +349,7 @@ def open_outputs(config, dataset, ctx, worker, source, resume_from):
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
     meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,
-                resumes=resume_from.get("resumes", 0) + 1 if resume_from else 0)
+                resumes=checkpoint.resumes(resume_from))
     saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
     return meta, run_log, saver
 
@@ -426,10 +426,10 @@ def run_seeds(args, argv):
     typed by hand with --seed); stops at the first run that does not finish. Returns its exit code."""
     group = args.run_group or args.run_name or "%s_seeds_%s" % (args.model, time.strftime("%Y%m%d-%H%M%S"))
     common = without_seeds(sys.argv[1:] if argv is None else argv)
-    for seed in args.seeds:
+    for n, seed in enumerate(args.seeds, 1):
         if not args.quiet:
-            print("seed group %s: seed %d (%d of %d)" % (group, seed, args.seeds.index(seed) + 1,
-                                                        len(args.seeds)), file=sys.stderr, flush=True)
+            print("seed group %s: seed %d (%d of %d)" % (group, seed, n, len(args.seeds)),
+                  file=sys.stderr, flush=True)
         child = subprocess.Popen([sys.executable, os.path.abspath(__file__)] + common
                                  + seed_run_args(args, group, seed))
         try:

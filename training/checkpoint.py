@@ -193,6 +193,7 @@ class Saver:
         if keep is None:
             os.rmdir(folder)
 
+
 def export(net, path, meta, sample):
     """Writes PATH-symbol.json, PATH-0000.params (net.export), PATH-meta.json and PATH.onnx.
 
@@ -221,13 +222,18 @@ def export(net, path, meta, sample):
     write_json(path + "-meta.json", record)
     written = [path + "-symbol.json", path + "-0000.params", path + "-meta.json"]
     try:
-        written.append(onnx_export.export(path + "-symbol.json", path + "-0000.params",
-                                          path + ".onnx", meta["input_size"], batch_statistics))
+        written.append(onnx_export.export(path, path + ".onnx", meta["input_size"], batch_statistics))
     except onnx_export.OnnxError as e:
         if os.path.exists(path + ".onnx"):  # an older model's: it must not pass for this one
             os.remove(path + ".onnx")
         return written, str(e)
     return written, None
+
+
+def resumes(record):
+    """How many resumes a training that continues from checkpoint `record` has had, this one
+    included; 0 for a training that starts afresh (record None)."""
+    return record.get("resumes", 0) + 1 if record else 0
 
 
 def locate(path):

@@ -33,7 +33,7 @@ class RunConfig:
     lr: float = 0.1  # after any warmup
     momentum: float = 0.9
     seed: int = 42
-    seeds: tuple = ()  # a seed group: one run per seed, in turn (train_cifar10.run_seeds)
+    seeds: tuple = None  # a seed group: train_cifar10.run_seeds runs one run per seed, each with --seed
     # model and recipe
     model: str = "spec-resnet"  # the model's one name (models.canonical_name)
     optimizer: str = "sgd"  # or 'nag'
@@ -77,7 +77,6 @@ def resolve(flags, source, chief=True):
     tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
     settings = dict(vars(flags), classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
-                    seeds=tuple(flags.seeds or ()),
                     gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
                     class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag)

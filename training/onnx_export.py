@@ -44,13 +44,14 @@ def _onnxruntime():
     return onnxruntime
 
 
-def export(symbol_file, params_file, path, input_size, batch_statistics):
-    """Writes the MXNet export (symbol and params files) as the ONNX file `path` for NCHW float32
-    images of input_size pixels per side; returns path. Raises OnnxError if it cannot."""
+def export(mxnet_export, path, input_size, batch_statistics):
+    """Writes the MXNet export MXNET_EXPORT-symbol.json/-0000.params (net.export) as the ONNX file
+    `path` for NCHW float32 images of input_size pixels per side; returns path. Raises OnnxError
+    if it cannot."""
     onnx = _onnx()
     from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph  # what mx.onnx.export_model runs
 
-    sym, arg_params, aux_params = mx.model.load_checkpoint(*_checkpoint_name(symbol_file, params_file))
+    sym, arg_params, aux_params = mx.model.load_checkpoint(mxnet_export, 0)
     shape = (1, 3, input_size, input_size)  # traced with one image; the batch axis is then freed
     try:
         graph = MXNetGraph().create_onnx_graph_proto(
@@ -69,12 +70,6 @@ def export(symbol_file, params_file, path, input_size, batch_statistics):
     with atomic_write(path) as tmp:
         onnx.save(model, tmp)
     return path
-
-
-def _checkpoint_name(symbol_file, params_file):
-    """(prefix, epoch) of MXNet's PREFIX-symbol.json and PREFIX-NNNN.params."""
-    prefix = symbol_file[:-len("-symbol.json")]
-    return prefix, int(params_file[len(prefix) + 1:-len(".params")])
 
 
 def _weights_as_constants(graph):

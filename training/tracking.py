@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from . import plots
+from . import checkpoint, plots
 
 DEFAULT_COMET_PROJECT = "cifar10-gluon"  # where runs go unless a flag, COMET_PROJECT_NAME or the config file says
 # Startup with a bad key or no network must not hang: comet_ml's default retries wait ~35 s
@@ -80,7 +80,7 @@ def open_run_log(config, settings, resumed=None):
     run_dir = make_run_dir(config.output_dir or os.path.join("runs", config.run_name))
     comet = None
     if not comet_disabled(config.no_comet):
-        params = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in settings.items()}
+        params = {k: _as_comet_value(v) for k, v in settings.items()}
         tags = [settings["model"], settings["dataset"], "classes-" + settings["classes_tag"],
                 settings["device"], "devices-%d" % settings["num_devices"]]
         if config.run_group:
@@ -98,14 +98,16 @@ def resume_record(checkpoint_record, settings):
     resume), 'from_epoch', 'changed': 'lr 0.1 -> 0.01; epochs 38 -> 50'} (settings that differ
     from those the checkpoint's training ran with)."""
     before = checkpoint_record.get("config", {})
-    changed = ["%s %s -> %s" % (k, _short(before.get(k)), _short(v)) for k, v in sorted(settings.items())
+    changed = ["%s %s -> %s" % (k, _as_comet_value(before.get(k)), _as_comet_value(v))
+               for k, v in sorted(settings.items())
                if k not in PER_RUN_SETTINGS and before.get(k) != v]
     return {"experiment_key": checkpoint_record.get("comet_experiment"),
-            "number": checkpoint_record.get("resumes", 0) + 1,
+            "number": checkpoint.resumes(checkpoint_record),
             "from_epoch": checkpoint_record["epoch"], "changed": "; ".join(changed) or "nothing"}
 
 
-def _short(value):
+def _as_comet_value(value):
+    """A setting as Comet shows it: lists joined by commas ('0,1')."""
     return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
