@@ -135,3 +135,17 @@ def test_without_onnxruntime_installed_predict_says_what_to_install(tmp_path):
     with_it = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), str(tmp_path / "ex.onnx"),
                               str(image)], capture_output=True, text=True, timeout=300)
     assert with_it.returncode == 0 and json.loads(with_it.stdout)["class"] in ("c0", "c1", "c2")
+
+
+def test_a_truncated_onnx_file_is_one_clear_error(tmp_path):
+    net = trained_a_little("spec-resnet")
+    export(net, "spec-resnet", str(tmp_path / "ex"))
+    whole = (tmp_path / "ex.onnx").read_bytes()
+    (tmp_path / "ex.onnx").write_bytes(whole[:len(whole) // 3])
+    image = tmp_path / "x.bin"
+    image.write_bytes(bytes(3073))
+    result = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), str(tmp_path / "ex.onnx"),
+                             str(image)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: %s is not an ONNX model ONNX Runtime can load" % (tmp_path / "ex.onnx"))
+    assert len(result.stderr.strip().splitlines()) == 1

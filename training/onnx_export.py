@@ -125,7 +125,12 @@ class OnnxNet:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: its warnings are about graphs, not inputs
         options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0"))
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        errors = ort.capi.onnxruntime_pybind11_state  # ORT's own exceptions (InvalidProtobuf, Fail, ...)
+        try:
+            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except (errors.InvalidProtobuf, errors.InvalidGraph, errors.Fail, errors.NoSuchFile) as e:
+            raise OnnxError("%s is not an ONNX model ONNX Runtime can load (%s); export it again "
+                            "with --export" % (path, str(e).split(" : ")[-1])) from None
         self.input = self.session.get_inputs()[0].name
 
     def __call__(self, images):
