@@ -13,6 +13,7 @@ checked by size and label range (not by the archive's checksum), so any director
 official layout works as a data directory. Nothing is parsed with pickle. Every failure is a
 DataError whose message names the file and what to do.
 """
+import contextlib
 import os
 import shutil
 import socket
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.files import atomic_write, md5 as file_md5, progress_bar
+from common.files import atomic_write, md5 as file_md5
+from common.progress import progress_bar
 
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_BYTES = 3 * 32 * 32
@@ -225,13 +227,31 @@ def download_and_extract(data_dir, url=CIFAR10.url, md5=CIFAR10.md5, progress=Tr
     """Fetches the archive into data_dir (unless a verified copy is there) and extracts it.
 
     Both steps write to temporary names and rename only when complete, so an interrupted run
-    never leaves anything that a later run could mistake for good data.
+    never leaves anything that a later run could mistake for good data; a failed run also
+    removes the folders it created for them while they are still empty.
     """
+    created = _folders_to_create(data_dir)
     os.makedirs(data_dir, exist_ok=True)
-    archive = os.path.join(data_dir, layout.archive)
-    if not (os.path.isfile(archive) and file_md5(archive) == md5):
-        download(url, archive, md5, progress, layout)
-    return extract(archive, data_dir, layout)
+    try:
+        archive = os.path.join(data_dir, layout.archive)
+        if not (os.path.isfile(archive) and file_md5(archive) == md5):
+            download(url, archive, md5, progress, layout)
+        return extract(archive, data_dir, layout)
+    except BaseException:  # also Ctrl-C
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):  # not empty: it holds something to keep
+                os.rmdir(folder)
+        raise
+
+
+def _folders_to_create(path):
+    """The folders os.makedirs(path) would create, outermost first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing[::-1]
 
 
 def download(url, dest, md5, progress=True, layout=CIFAR10):
@@ -240,13 +260,18 @@ def download(url, dest, md5, progress=True, layout=CIFAR10):
         with open(part, "wb") as out:
             received, expected = _stream(url, out, progress, layout)
         if expected is not None and received != expected:
-            raise DataError("the download of %s stopped after %d of %d bytes. Run again to retry."
-                            % (url, received, expected))
+            raise DataError("the download of %s stopped after %d of %d bytes. %s"
+                            % (url, received, expected, _download_remedy(layout)))
         actual = file_md5(part)
         if actual != md5:
             raise DataError("the file downloaded from %s has md5 %s, expected %s: it is not the "
-                            "%s binary archive, or it was damaged on the way. Check the URL "
-                            "(--data-url) and run again." % (url, actual, md5, layout.title))
+                            "%s binary archive, or it was damaged on the way. %s"
+                            % (url, actual, md5, layout.title, _download_remedy(layout)))
+
+
+def _download_remedy(layout):
+    return ("Run again to retry, give a mirror of the same file with --data-url, or download %s "
+            "yourself, extract it and give its folder as --data-dir." % layout.archive)
 
 
 def _stream(url, out, progress, layout):
@@ -270,9 +295,7 @@ def _stream(url, out, progress, layout):
         reason = getattr(e, "reason", None) or e
         if isinstance(e, (socket.timeout, TimeoutError)):
             reason = "no data for %d s" % DOWNLOAD_TIMEOUT
-        raise DataError("could not download %s (%s). Check the network, or download "
-                        "%s yourself and extract it into --data-dir."
-                        % (url, reason, layout.archive)) from None
+        raise DataError("could not download %s (%s). %s" % (url, reason, _download_remedy(layout))) from None
 
 
 def extract(archive, data_dir, layout=CIFAR10):

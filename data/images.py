@@ -16,7 +16,7 @@ import os
 import mxnet as mx
 import numpy as np
 
-from training.files import atomic_write
+from common.files import atomic_write
 
 from .cifar import DataError
 

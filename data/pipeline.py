@@ -77,22 +77,30 @@ def eval_order(n):
 def prepare(train_x, train_y, test_x, test_y, classes, class_names, input_size=None):
     """Selects classes, normalises with training statistics and returns a Dataset.
 
-    The test set is put in a fixed random order: the spec's BatchNorm normalises each batch with
-    its own statistics, so a class-sorted test set would give single-class batches. Its images
-    are cropped to input_size (None: as they are); the training images stay whole, for the
-    training augmentation to crop.
+    The training images stay whole, for the training augmentation to crop; the test set is
+    test_set's.
     """
     train_x, train_y = select_classes(train_x, train_y, classes)
-    test_x, test_y = select_classes(test_x, test_y, classes)
-    order = eval_order(len(test_y))
-    test_x, test_y = test_x[order], test_y[order]
     mean, std = channel_stats(train_x)
+    test_x, test_y = test_set(test_x, test_y, classes, mean, std, input_size)
     return Dataset(
         train_x=mx.nd.array(normalize(train_x, mean, std)),
         train_y=mx.nd.array(train_y, dtype=np.float32),
-        test_x=mx.nd.array(network_input(test_x, mean, std, input_size)),
-        test_y=mx.nd.array(test_y, dtype=np.float32),
+        test_x=mx.nd.array(test_x), test_y=mx.nd.array(test_y, dtype=np.float32),
         class_names=[class_names[c] for c in classes], mean=mean, std=std)
+
+
+def test_set(test_x, test_y, classes, mean, std, input_size=None):
+    """(network input, labels) of the test images of `classes`: relabelled 0..k-1, in a fixed
+    random order, cropped to input_size (None: as they are) and normalised with the training
+    statistics. The one way a test set is built, for training's evaluation and for prediction.
+
+    The order matters: the spec's BatchNorm normalises each batch with its own statistics, so a
+    class-sorted test set would give single-class batches.
+    """
+    test_x, test_y = select_classes(test_x, test_y, classes)
+    order = eval_order(len(test_y))
+    return network_input(test_x[order], mean, std, input_size), test_y[order]
 
 
 def batch_bounds(n, batch_size, min_size=1, drop_last=False):

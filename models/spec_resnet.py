@@ -19,7 +19,7 @@
 
 On CPUs, MXNet's oneDNN build can compute BatchNorm and the ReLU after it as one
 fused operator (same numbers, about 20% less time per training step, see
-PERFORMANCE.md); that operator has no GPU implementation, so it is a switch
+docs/results-and-speed.md); that operator has no GPU implementation, so it is a switch
 (`fuse_bn_relu`) that the training script turns on for CPU contexts only.
 """
 import mxnet as mx
@@ -76,7 +76,7 @@ class ConvBlock(nn.HybridBlock):
     def hybrid_forward(self, F, x):
         y = self.bn(self.conv(x))
         # Activation (not F.relu): oneDNN runs it in its own memory layout; F.relu forced two
-        # layout conversions of the activations per call (PERFORMANCE.md).
+        # layout conversions of the activations per call (docs/results-and-speed.md).
         return y if self.bn.fuse_relu else F.Activation(y, act_type="relu")
 
 

@@ -8,13 +8,21 @@ import sys
 import tarfile
 import tempfile
 import threading
-
-import training  # noqa: F401  (first, as the scripts do: prepares the process before MXNet loads)
+import warnings
 
 import numpy as np
 import pytest
 
+from common import runtime
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # on sys.path: pytest.ini
+
+
+def pytest_configure(config):
+    """The test process is an entry point too: ready before any test module loads MXNet."""
+    with warnings.catch_warnings():  # MXNet's import uses what newer numpy/setuptools deprecate
+        warnings.simplefilter("ignore", DeprecationWarning)
+        runtime.prepare()
 
 RECORDS = 10000  # per file, as in the official files
 FEW = 120  # records per file that belong to classes 0, 1, 2; the rest are classes 3-9

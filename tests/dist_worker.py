@@ -6,28 +6,25 @@ Uses the product's own pieces (distributed.connect and shard, make_trainer, trai
 a small learnable dataset and writes OUT_DIR/rank-R.params and rank-R.json (its metrics). With
 --die-at-step K, worker 1 exits with code 3 before its K-th step, as a crashed worker would.
 """
-# A scheduler or server process stays inside this import (it loads MXNet), and unpickles the
+# A scheduler or server process stays inside runtime.start's import of MXNet, and unpickles the
 # optimizer's schedule from training.schedules while in it. The tests put the repository on
 # PYTHONPATH.
-import training  # noqa: F401
-
 import argparse
 import json
 import os
+import sys
 
-import mxnet as mx
-import numpy as np
-
-from data import Dataset
-from models import SpecResNet
-from training import distributed
-from training.loop import train_one_epoch
-from training.state import TrainState, make_trainer
+from common import runtime
 
 IMAGES, BATCH = 64, 8  # 32 images and 4 steps per worker and epoch
 
 
 def learnable_dataset():
+    import mxnet as mx
+    import numpy as np
+
+    from data import Dataset
+
     rng = np.random.RandomState(0)
     y = np.arange(IMAGES) % 2
     x = rng.normal(size=(IMAGES, 3, 32, 32)) + (y * 2.0 - 1.0).reshape(-1, 1, 1, 1)
@@ -36,14 +33,23 @@ def learnable_dataset():
                    std=np.ones(3))
 
 
-def main(out_dir, kv_store="dist_sync", die_at_step=None):
+def train(out_dir, kv_store="dist_sync", die_at_step=None):
+    import mxnet as mx
+    import numpy as np
+
+    from models import SpecResNet
+    from training import distributed
+    from training.loop import train_one_epoch
+    from training.schedules import LinearDecay
+    from training.state import TrainState, make_trainer
+
     worker = distributed.connect(kv_store, os.environ)
     dataset = distributed.shard(learnable_dataset(), worker)
     mx.random.seed(worker.rank)  # different initial weights: the kvstore must make them equal
     net = SpecResNet(2)
     net.initialize(ctx=[mx.cpu()])
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, lr=0.05, momentum=0.9, total_updates=8 * worker.updates_per_step,
+    trainer = make_trainer(net, 0.05, 0.9, LinearDecay(8 * worker.updates_per_step, base_lr=0.05),
                            kvstore=worker.kvstore, update_on_kvstore=worker.update_on_kvstore)
     state = TrainState(net=net, trainer=trainer, ctx=[mx.cpu()], rng=np.random.RandomState(0),
                        workers_per_update=worker.workers_per_update, drop_last=worker.asynchronous)
@@ -65,10 +71,15 @@ def main(out_dir, kv_store="dist_sync", die_at_step=None):
                    "num_update": trainer.optimizer.num_update}, f)
 
 
-if __name__ == "__main__":
+def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("out_dir")
     parser.add_argument("--kv-store", default="dist_sync")
     parser.add_argument("--die-at-step", type=int, default=None)
-    args = parser.parse_args()
-    main(args.out_dir, args.kv_store, args.die_at_step)
+    args = parser.parse_args(argv)
+    train(args.out_dir, args.kv_store, args.die_at_step)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(runtime.start(main))

@@ -71,7 +71,7 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write_leaves_the_previous_checkpo
     copy_checkpoint(full_prefix, prefix, 2)
     before = {ext: digest("%s-0002.%s" % (prefix, ext)) for ext in ("params", "states", "json")}
     # The real writer, killed for real after writing part of the new file.
-    code = ("import os, signal, sys; sys.path.insert(0, %r); from training.files import atomic_write\n"
+    code = ("import os, signal, sys; sys.path.insert(0, %r); from common.files import atomic_write\n"
             "with atomic_write(%r) as tmp:\n"
             "    open(tmp, 'wb').write(b'half a checkpoint' * 1000)\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n" % (REPO, prefix + "-0002.params"))
@@ -91,6 +91,33 @@ def test_a_checkpoint_whose_json_was_never_written_does_not_exist(full_run, data
     result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "3", "--model-prefix", prefix,
                      "--load-epoch", "2")
     assert result.returncode == 1 and "no checkpoint %s-0002" % prefix in result.stderr
+
+
+def test_a_resumed_run_says_so_in_one_line_naming_the_checkpoint_its_epoch_and_comet(full_run, data_dir, tmp_path):
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "resumed" / "m")
+    copy_checkpoint(full_prefix, prefix, 2)
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--model-prefix", prefix, "--epochs", "3",
+                     "--load-epoch", "2")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("resuming")]
+    assert said == ["resuming from checkpoint %s-0002: 2 of 3 epochs done, the next JSON line is epoch 2; "
+                    "Comet is off" % prefix]
+    assert json.loads(result.stdout.splitlines()[0])["epoch"] == 2
+
+
+def test_a_checkpoint_of_a_format_this_code_cannot_read_is_refused_with_one_line(full_run, tmp_path):
+    from training import checkpoint
+
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "newer" / "m")
+    copy_checkpoint(full_prefix, prefix, 1)
+    record = json.load(open(prefix + "-0001.json"))
+    assert record["format"] == checkpoint.FORMAT
+    json.dump(dict(record, format=checkpoint.FORMAT + 1), open(prefix + "-0001.json", "w"))
+    with pytest.raises(checkpoint.CheckpointError, match=r"m-0001.json is a checkpoint of format 2; this code "
+                                                         r"reads format 1"):
+        checkpoint.read(prefix, 1)
 
 
 @pytest.mark.parametrize("damage, args, code, message", [
@@ -115,6 +142,8 @@ def test_a_bad_checkpoint_is_one_clear_error_and_nothing_is_overwritten(full_run
     assert result.returncode == code and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and message in errors[0], result.stderr
+    if damage:
+        assert errors[0].endswith("resume from another epoch")
     assert {name: digest(os.path.join(folder, name)) for name in os.listdir(folder)} == before
 
 
@@ -200,7 +229,7 @@ def test_an_interrupt_while_the_previous_pending_epoch_is_removed_still_publishe
 
 
 def test_atomically_written_files_and_folders_get_the_permissions_a_plain_write_gives(tmp_path):
-    from training.files import atomic_write
+    from common.files import atomic_write
 
     old = os.umask(0o022)
     try:

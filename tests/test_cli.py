@@ -31,7 +31,7 @@ def assert_one_clear_error(result, code, pattern):
 
 def test_help_lists_every_flag_with_its_default():
     sys.path.insert(0, REPO)
-    import train_cifar10
+    from commands import train as train_cifar10
 
     result = run_cli("--help")
     assert result.returncode == 0
@@ -68,10 +68,10 @@ def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "argument --epochs: must be at least 1"),
-    (["--num-gpus", "-1"], "argument --num-gpus: must be 0 or more"),
+    (["--epochs", "0"], "argument --epochs: expected a whole number of 1 or more, got '0'"),
+    (["--num-gpus", "-1"], "argument --num-gpus: expected a whole number of 0 or more, got '-1'"),
     (["--classes", "0,0"], "argument --classes: class '0' is listed twice"),
-    (["--batch-size", "many"], "argument --batch-size: invalid"),
+    (["--batch-size", "many"], "argument --batch-size: expected a whole number of 1 or more, got 'many'"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["--gpus", "1,1"], "argument --gpus: GPU ids listed twice in '1,1'"),
     (["--gpus", "0,x"], "argument --gpus: expected GPU ids like 0,2"),
@@ -91,6 +91,23 @@ def test_a_wrong_download_is_one_clear_error_and_leaves_the_cache_empty(tmp_path
     result = run_cli("--data-dir", str(tmp_path), "--data-url", url)
     assert_one_clear_error(result, 1, "expected c32a1d4ab5d03f1284b67883e8d87530")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_download_names_both_data_flags_and_leaves_no_folder_it_created(tmp_path, http_server):
+    url = "http://127.0.0.1:%d/cifar-10-binary.tar.gz" % http_server.server_address[1]  # not served: 404
+    for where in (["--data-dir", str(tmp_path / "new" / "cifar10")],  # a folder to create
+                  []):  # the default, $MXNET_HOME/datasets/cifar10, under a home that is not there
+        result = run_cli(*where, "--data-url", url, env={"MXNET_HOME": str(tmp_path / "home" / ".mxnet")})
+        assert_one_clear_error(result, 1, "could not download %s (Not Found)" % url)
+        assert "--data-url" in result.stderr and "--data-dir" in result.stderr
+        assert os.listdir(tmp_path) == []
+
+
+def test_a_whole_number_flag_given_a_word_says_so_in_plain_words():
+    result = run_cli("--epochs", "abc")
+    assert_one_clear_error(result, 2, "argument --epochs: expected a whole number of 1 or more, got 'abc'")
+    assert "_positive_int" not in result.stderr
+    assert "expected a whole number of 0 or more, got '-1'" in run_cli("--warmup-epochs", "-1").stderr
 
 
 def test_an_unreachable_url_is_one_clear_error(tmp_path):
@@ -171,7 +188,7 @@ def test_a_progress_bar_only_on_a_terminal_and_not_with_quiet(data_dir):
 def test_the_flags_resolve_once_into_a_frozen_run_config_with_the_same_defaults():
     import dataclasses
 
-    import train_cifar10
+    from commands import train as train_cifar10
     from data import CIFAR10_CLASSES, DataSource
     from training.config import RunConfig, resolve
 

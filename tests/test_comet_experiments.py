@@ -52,7 +52,8 @@ def test_a_training_stopped_resumed_and_continued_is_one_experiment_with_every_e
     assert proc.returncode == 130, err
     stopped = int(re.search(r"--load-epoch (\d+)", err).group(1))
     # The same command resumes it to the end; then a second stage at a lower rate.
-    resumed = run_cli(*common, "--epochs", "4", "--load-epoch", str(stopped), "--output-dir",
+    talking = [arg for arg in common if arg != "--quiet"]  # it says which experiment it continues
+    resumed = run_cli(*talking, "--epochs", "4", "--load-epoch", str(stopped), "--output-dir",
                       str(tmp_path / "run2"), env=dict(HOME=home, **OFFLINE))
     assert resumed.returncode == 0, resumed.stderr
     stage2 = run_cli(*common, "--epochs", "5", "--load-epoch", "4", "--lr", "0.05", "--output-dir",
@@ -63,6 +64,8 @@ def test_a_training_stopped_resumed_and_continued_is_one_experiment_with_every_e
     assert len({experiment["offline_id"] for experiment, _ in archives}) == 1  # one experiment key
     assert [experiment["resume_strategy"] for experiment, _ in archives] == ["create", "get", "get"]
     key = archives[0][0]["offline_id"]
+    assert ("resuming from checkpoint %s-%04d: %d of 4 epochs done, the next JSON line is epoch %d; "
+            "continuing Comet experiment %s" % (prefix, stopped, stopped, stopped, key)) in resumed.stderr
     assert json.load(open(prefix + "-0005.json"))["comet_experiment"] == key
     logged = sorted(sum((epoch_metrics(messages) for _, messages in archives), []))
     assert [epoch for epoch, _ in logged] == [0, 1, 2, 3, 4]  # every epoch exactly once

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from training import cuda
+from common import cuda
 
 WHEEL_FOLDERS = {  # soname -> the folder NVIDIA's pip wheel puts it in, under site-packages/nvidia
     "libcudart.so.11.0": "cuda_runtime", "libcublasLt.so.11": "cublas", "libcublas.so.11": "cublas",
@@ -68,9 +68,9 @@ def test_the_wheel_folders_are_found_under_each_path_entry_and_searched_in_order
     dirs = cuda.wheel_dirs([second, first])
     assert dirs[:8] == sorted(os.path.join(second, "nvidia", p, "lib") for p in set(WHEEL_FOLDERS.values()) - {"cudnn"})
     assert len(dirs) == 17
-    assert cuda.locate("libcufft.so.10", dirs) == os.path.join(second, "nvidia", "cufft", "lib", "libcufft.so.10")
-    assert cuda.locate("libcudnn.so.8", dirs) == os.path.join(first, "nvidia", "cudnn", "lib", "libcudnn.so.8")
-    assert cuda.locate("libcuda.so.1", dirs) is None
+    assert cuda.find_library("libcufft.so.10", dirs) == os.path.join(second, "nvidia", "cufft", "lib", "libcufft.so.10")
+    assert cuda.find_library("libcudnn.so.8", dirs) == os.path.join(first, "nvidia", "cudnn", "lib", "libcudnn.so.8")
+    assert cuda.find_library("libcuda.so.1", dirs) is None
 
 
 def test_every_library_is_loaded_from_the_wheels_before_the_driver(tmp_path):
@@ -115,7 +115,7 @@ def test_a_library_not_in_the_wheels_is_taken_from_the_system_loader_after_them(
     for soname in ("libnccl.so.2", "libcudnn.so.8"):
         shutil.copy(real_shared_object(), system / soname)
     site = wheel_tree(tmp_path / "site", skip=["libnccl.so.2"])
-    code = ("import sys; sys.path.insert(0, %r); from training import cuda\n"
+    code = ("import sys; sys.path.insert(0, %r); from common import cuda\n"
             "for soname, where in cuda.preload(cuda.wheel_dirs([%r]), driver=%r): print(soname, where)"
             % (REPO, site, real_shared_object()))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -13,8 +13,7 @@ from mxnet import autograd, gluon
 
 import models
 from conftest import REPO, run_cli
-from predict import load_model
-from training import checkpoint
+from training import saved_model
 
 NETWORKS = ["spec-resnet", "cifar_resnet20_v1", "inception-bn-small", "sub-inception-rrelu"]
 
@@ -43,7 +42,7 @@ def export(net, name, path, num_classes=3):
     meta = {"model": name, "num_classes": num_classes, "input_size": models.input_size(name),
             "class_names": ["c%d" % i for i in range(num_classes)], "mean": [0.0] * 3, "std": [1.0] * 3}
     size = meta["input_size"]
-    return checkpoint.export(net, path, meta, mx.nd.zeros((2, 3, size, size)))
+    return saved_model.export(net, path, meta, mx.nd.zeros((2, 3, size, size)))
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -51,8 +50,8 @@ def test_each_network_type_predicts_the_same_in_onnx_runtime_as_in_mxnet(name, t
     net = trained_a_little(name)
     written, no_onnx = export(net, name, str(tmp_path / "ex"))
     assert no_onnx is None and written[-1] == str(tmp_path / "ex.onnx")
-    in_mxnet, meta = load_model(str(tmp_path / "ex"), mx.cpu())
-    in_onnx, _ = load_model(str(tmp_path / "ex.onnx"), mx.cpu())
+    in_mxnet, meta = saved_model.load(str(tmp_path / "ex"), mx.cpu())
+    in_onnx, _ = saved_model.load(str(tmp_path / "ex.onnx"), mx.cpu())
     size = meta["input_size"]
     for batch in (1, 5, 24):  # the batch axis is free
         x = np.random.RandomState(batch).normal(size=(batch, 3, size, size)).astype(np.float32)
@@ -67,7 +66,7 @@ def test_each_network_type_predicts_the_same_in_onnx_runtime_as_in_mxnet(name, t
 def test_the_spec_network_in_onnx_normalises_with_each_batch_statistics(tmp_path):
     net = trained_a_little("spec-resnet")
     export(net, "spec-resnet", str(tmp_path / "ex"))
-    in_onnx, _ = load_model(str(tmp_path / "ex.onnx"), mx.cpu())
+    in_onnx, _ = saved_model.load(str(tmp_path / "ex.onnx"), mx.cpu())
     rng = np.random.RandomState(0)
     image = rng.normal(size=(1, 3, 32, 32)).astype(np.float32)
     companions = [rng.normal(loc=loc, size=(7, 3, 32, 32)).astype(np.float32) for loc in (0.0, 2.0)]

@@ -158,8 +158,10 @@ def test_bad_finetuning_flags_are_one_clear_error(data_dir, args, code, message)
 def test_a_jpeg_of_another_size_reaches_the_network_bit_identical_in_training_and_prediction(tmp_path, input_size):
     # One 100x75 noise JPEG per class and split; training's image-folder loader and predict.py
     # must decode, resize, crop and normalise it to exactly the same network input.
-    import predict
-    from data import eval_order, load_image_folder, prepare
+    from commands import predict
+    from data import load_image_folder, prepare
+    from data.pipeline import eval_order
+    from training.saved_model import model_input
 
     rng = np.random.RandomState(7)
     paths = {}
@@ -175,7 +177,7 @@ def test_a_jpeg_of_another_size_reaches_the_network_bit_identical_in_training_an
     in_prediction, names = predict.read_images([paths["test", "a"], paths["test", "b"]])
     assert in_prediction.shape == (2, 3, 32, 32) and names == [paths["test", "a"], paths["test", "b"]]
     order = eval_order(2)  # the order in which training put its test set
-    np.testing.assert_array_equal(predict.model_input(in_prediction, meta)[order], dataset.test_x.asnumpy())
+    np.testing.assert_array_equal(model_input(in_prediction, meta)[order], dataset.test_x.asnumpy())
 
 
 def test_a_truncated_bin_file_is_one_clear_error(trained, batch_files, tmp_path):
@@ -186,3 +188,30 @@ def test_a_truncated_bin_file_is_one_clear_error(trained, batch_files, tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr and result.stdout == ""
     assert result.stderr.strip() == ("error: %s has 12287 bytes: not a whole number of CIFAR-10 records "
                                      "of 3073 bytes." % path)
+
+
+def test_a_damaged_checkpoint_is_one_error_that_advises_what_prediction_can_do(trained, tmp_path):
+    folder, _ = trained
+    for ext in ("params", "states", "json"):
+        (tmp_path / ("ckpt-0001." + ext)).write_bytes((folder / ("ckpt-0001." + ext)).read_bytes())
+    os.truncate(tmp_path / "ckpt-0001.params", 100)
+    image = tmp_path / "x.bin"
+    image.write_bytes(bytes(3073))
+    result = predict(str(tmp_path / "ckpt-0001"), str(image))
+    assert result.returncode == 1 and result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: %s is damaged" % (tmp_path / "ckpt-0001.params"))
+    assert result.stderr.strip().endswith("predict with another checkpoint or an export")
+
+
+def test_an_export_of_a_format_this_code_cannot_read_is_refused_with_one_line(trained, tmp_path):
+    folder, _ = trained
+    for name in ("export-symbol.json", "export-0000.params"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    meta = json.load(open(folder / "export-meta.json"))
+    json.dump(dict(meta, format=meta["format"] + 1), open(tmp_path / "export-meta.json", "w"))
+    image = tmp_path / "x.bin"
+    image.write_bytes(bytes(3073))
+    result = predict(str(tmp_path / "export"), str(image))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == ("error: %s is an export of format 2; this code reads format 1: use the "
+                                     "version of this project that wrote it" % (tmp_path / "export-meta.json"))

@@ -126,7 +126,7 @@ def test_without_comet_no_archive_and_comet_ml_is_never_imported(data_dir, tmp_p
     args = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "1", "--output-dir", str(run_dir), "--quiet"]
     if how == "flag":
         args.append("--no-comet")
-    code = ("import sys; sys.path.insert(0, %r); import train_cifar10; rc = train_cifar10.main(%r); "
+    code = ("import sys; sys.path.insert(0, %r); from common import runtime; rc = runtime.start('commands.train', %r); "
             "print('IMPORTED' if 'comet_ml' in sys.modules else 'CLEAN'); sys.exit(rc)" % (REPO, args))
     env = dict(os.environ, COMET_API_KEY="", COMET_DISABLE="1" if how == "env" else "")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,

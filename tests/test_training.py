@@ -7,7 +7,8 @@ import pytest
 from mxnet import autograd, gluon
 
 from models import SpecResNet
-from training.loop import Speedometer, evaluate, train_one_epoch
+from training.loop import PROGRESS_LAG, IntervalReport, evaluate, train_one_epoch
+from training.schedules import LinearDecay
 from training.state import TrainState, make_trainer
 
 TWO_CPUS = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
@@ -26,7 +27,7 @@ def make_state(ctx, kvstore="device", num_classes=2, total_updates=100, seed=0):
     net = SpecResNet(num_classes)
     net.initialize(ctx=ctx)
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, lr=0.05, momentum=0.9, total_updates=total_updates, kvstore=kvstore)
+    trainer = make_trainer(net, 0.05, 0.9, LinearDecay(total_updates, base_lr=0.05), kvstore=kvstore)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(seed))
 
 
@@ -110,17 +111,38 @@ def test_a_remainder_smaller_than_the_number_of_devices_joins_the_previous_batch
     assert copies_differ(state.net) == 0.0
 
 
-def test_the_speedometer_reports_every_k_batches_with_the_running_loss():
+def test_the_interval_report_comes_every_k_batches_with_the_running_loss():
     x, y = learnable_batch(64)
     state = make_state([mx.cpu()])
     stream = io.StringIO()
-    metrics = train_one_epoch(state, x, y, batch_size=8, speedometer=Speedometer(4, stream))
+    metrics = train_one_epoch(state, x, y, batch_size=8, interval_report=IntervalReport(4, stream))
     lines = stream.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["epoch 0 batch 4", "epoch 0 batch 8"]
     assert all(float(line.split()[4]) > 0 for line in lines)  # images/s
     # After the last batch the running loss is the epoch's mean loss.
     assert float(lines[-1].split()[-1]) == pytest.approx(metrics["train_loss"], abs=1e-6)
     assert float(lines[0].split()[-1]) != pytest.approx(metrics["train_loss"], abs=1e-6)
+
+
+class UpdateRecord:
+    """A progress bar's update() calls: (images, updates the trainer had queued at that moment)."""
+
+    def __init__(self, trainer):
+        self.trainer, self.calls = trainer, []
+
+    def update(self, images):
+        self.calls.append((images, self.trainer.optimizer.num_update))
+
+
+def test_the_progress_bar_counts_batches_once_finished_trailing_the_queued_ones():
+    x, y = learnable_batch(64)
+    state = make_state([mx.cpu()])
+    bar = UpdateRecord(state.trainer)
+    train_one_epoch(state, x, y, batch_size=8, progress=bar)
+    # 8 batches: each is counted once the batch after it has run forward, PROGRESS_LAG behind
+    # the one just queued; the last PROGRESS_LAG together after the epoch's sync.
+    assert [queued for _, queued in bar.calls] == [k + 1 + PROGRESS_LAG for k in range(8 - PROGRESS_LAG)] + [8]
+    assert [images for images, _ in bar.calls] == [8] * (8 - PROGRESS_LAG) + [8 * PROGRESS_LAG]
 
 
 def test_drop_last_trains_on_whole_batches_only():

@@ -1,1 +1,10 @@
-"""Developer tools, run from the repository's top as modules: python -m tools.benchmark, python -m tools.compare_runs."""
+"""Developer tools, run from the repository's top as modules (those that compute with MXNet
+through common.runtime.start):
+
+    python -m tools.benchmark          our training against a peer script, side by side
+    python -m tools.compare_runs       runs and seed groups from their run folders (no MXNet)
+    python -m tools.compare_runtimes   an export in MXNet and in ONNX Runtime on one test set
+    python -m tools.gpu_report         Python, numpy, the CUDA libraries, MXNet's view of the GPUs
+                                       (./train.sh --gpu-report), for bug reports
+    env.sh                             the environment ./train.sh and ./test.sh build and use
+"""

@@ -7,13 +7,15 @@
 Both sides run as fresh processes, one after the other, alternating which goes first, `--reps`
 times each. Wall time is measured as our users feel it: from process start to the last epoch's
 JSON line on stdout. The table gives medians, the ratio ours/peer, and the floor: the network's
-multiply-adds at a given FLOP rate. Peak memory is each process's maximum resident set size.
+multiply-adds at this machine's measured FP32 matrix-multiply rate. Peak memory is each
+process's maximum resident set size.
 
 DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
 `DATA_ROOT --classes 0,1|all --epochs N` and print one JSON line per epoch with test_acc.
 
-This process imports the project (and so MXNet) only after the runs, for the floor and the
-breakdown: both sides start with the environment as the user gave it.
+This process prepares itself for MXNet (common.runtime.prepare, which sets OMP_NUM_THREADS) and
+loads it only after the runs, for the floor, or for the breakdown: both sides start with the
+environment as the user gave it.
 """
 import argparse
 import json
@@ -24,8 +26,9 @@ import sys
 import tempfile
 import time
 
+from common import runtime
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ASSUMED_PEAK_GFLOPS = 157.0  # FP32 GFLOP/s the floor assumes for 2 AVX2 cores (2 x 256-bit FMA each)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,11 +165,9 @@ def report(args, runs, flops, gemm_gflops):
     if runs["peer"]:
         lines.append("ours / peer wall time: %.2f (target <= 0.60)"
                      % (ours_wall / _median(runs["peer"], "wall")[0]))
-    lines.append("floor: %.2f TFLOP at %.0f GFLOP/s (2 AVX2 cores' peak) = %.1f s; ours is %.1fx"
-                 % (flops / 1e12, ASSUMED_PEAK_GFLOPS, flops / ASSUMED_PEAK_GFLOPS / 1e9,
-                    ours_wall / (flops / ASSUMED_PEAK_GFLOPS / 1e9)))
-    lines.append("floor at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; ours is %.2fx"
-                 % (gemm_gflops, flops / gemm_gflops / 1e9, ours_wall / (flops / gemm_gflops / 1e9)))
+    lines.append("floor: %.2f TFLOP at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; "
+                 "ours is %.2fx" % (flops / 1e12, gemm_gflops, flops / gemm_gflops / 1e9,
+                                    ours_wall / (flops / gemm_gflops / 1e9)))
     return "\n".join(lines)
 
 
@@ -177,7 +178,7 @@ def breakdown(args):
     """Times each phase of one of our default runs in this process, with the training code's
     own functions."""
     start = time.perf_counter()
-    import training  # noqa: F401  (prepares the process before MXNet loads)
+    runtime.prepare()
     import mxnet as mx
     from data import CIFAR10_CLASSES, batches, load_cifar10, num_batches, parse_classes, prepare
     from training.config import RunConfig
@@ -249,8 +250,7 @@ def main(argv=None):
         except RuntimeError as e:
             print("error: %s" % e, file=sys.stderr)
             return 1
-    import training  # noqa: F401  (now: the runs above started with the environment as given)
-
+    runtime.prepare()  # now: the runs above started with the environment as given
     print(report(args, runs, run_flops(args), measure_gemm_gflops()))
     return 0
 

@@ -7,10 +7,8 @@ Prints a table of each run's final metrics and draws test accuracy and train los
 all runs into one PNG. Runs whose settings differ only in seed and name (a seed group, from
 train_cifar10.py --seeds, or runs started by hand) form a group: per group it prints the mean,
 standard deviation and minimum of each final metric, and draws each group's mean curve with its
-min-max band into --group-plot.
+min-max band into --group-plot. It reads files and draws: MXNet is never loaded.
 """
-import training  # noqa: F401  (first, as every script: the plots live in training/)
-
 import argparse
 import json
 import os

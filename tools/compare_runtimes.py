@@ -2,24 +2,19 @@
 
     python -m tools.compare_runtimes exported/spec --data-dir DIR [--batch-size 128]
 
-Both runtimes get the same normalised test images in the same batches (predict.py's path).
-Prints one JSON line: the largest logit difference, how many predictions differ, each
-runtime's accuracy, and each runtime's inference images/s (the fastest of three passes after a
-warm-up).
+Both runtimes get the same normalised test images in the same batches (the test set as training
+built it: saved_model.model_test_set). Prints one JSON line: the largest logit difference, how
+many predictions differ, each runtime's accuracy, and each runtime's inference images/s (the
+fastest of three passes after a warm-up).
 """
-import training  # noqa: F401  (first: checks Python, gives MXNet every CPU core before it loads)
-
 import argparse
 import json
 import sys
 import time
 
-import mxnet as mx
 import numpy as np
 
-from data import DataError
-from predict import load_model, test_set
-from training import checkpoint, onnx_export
+from common import runtime
 
 PASSES = 4  # over the whole test set: the first warms up (graph building, memory planning)
 
@@ -36,9 +31,11 @@ def logits_and_speed(model, images, batch_size):
 
 
 def compare(export_path, data_dir, batch_size):
-    mxnet_model, meta = load_model(export_path, mx.cpu())
-    onnx_model, _ = load_model(export_path + ".onnx", mx.cpu())
-    images, labels = test_set(meta, data_dir)
+    from training import saved_model  # loads MXNet: the tool runs through runtime.start
+
+    mxnet_model, meta = saved_model.load(export_path)
+    onnx_model, _ = saved_model.load(export_path + ".onnx")
+    images, labels = saved_model.model_test_set(meta, data_dir)
     mx_logits, mx_speed = logits_and_speed(mxnet_model, images, batch_size)
     ort_logits, ort_speed = logits_and_speed(onnx_model, images, batch_size)
     mx_pred, ort_pred = mx_logits.argmax(axis=1), ort_logits.argmax(axis=1)
@@ -57,13 +54,16 @@ def main(argv=None):
     parser.add_argument("--data-dir", required=True, help="the CIFAR folder whose test set is used")
     parser.add_argument("--batch-size", type=int, default=128, help="images per inference call")
     args = parser.parse_args(argv)
+    from data import DataError
+    from training import checkpoint, saved_model
+
     try:
         print(json.dumps(compare(args.export, args.data_dir, args.batch_size)))
-    except (checkpoint.CheckpointError, onnx_export.OnnxError, DataError, OSError) as e:
+    except (checkpoint.CheckpointError, saved_model.ModelError, DataError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(runtime.start(main))

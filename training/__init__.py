@@ -1,19 +1,17 @@
-"""The parts of a training run, below the scripts that wire them together.
+"""The parts of a training run, below the commands that wire them together (commands/).
 
-    runtime       the process: a supported Python, every CPU core, an MXNet build that loads
-    files         atomic writes, checksums, progress bars
     config        RunConfig: the settings of one run, resolved once from the flags
     devices       the contexts (CPU or GPUs) this process computes on
     distributed   where this process stands in a job: kvstore, rank, its shard of the data
     schedules     learning-rate schedules, functions of the update count alone
     state         TrainState: the network, its Trainer and what one epoch hands the next
-    loop          train_one_epoch, evaluate, fit
-    checkpoint    checkpoints and exports: what they hold, saving, checking, loading
+    loop          train_one_epoch, evaluate, fit, the confusion matrix, the interval report
+    checkpoint    checkpoints: what they hold, saving, checking, resuming
+    saved_model   a trained model on disk: the export (MXNet and ONNX), what a path names,
+                  loading for prediction and fine-tuning
     tracking      where a run is reported: stdout, its run folder, Comet.ml
+    plots         the pictures: a run's curves and confusion matrix, runs and groups side by side
 
-Importing the package prepares the process before MXNet loads (runtime.prepare), so every
-script imports it first.
+Importing the package, or any of its modules, changes nothing in the process: a script makes
+the process ready before MXNet loads (common/runtime.py).
 """
-from . import runtime
-
-runtime.prepare()

@@ -1,9 +1,10 @@
-"""Checkpoints named as MXNet's examples name them: PREFIX-NNNN.* after NNNN epochs.
+"""Checkpoints named as MXNet's examples name them: PREFIX-NNNN.* after NNNN epochs. (Exports,
+and loading a trained model for prediction or fine-tuning: saved_model.py.)
 
     PREFIX-0003.params   the network's parameters (net.save_parameters)
     PREFIX-0003.states   the Trainer's state: momentum, update count, schedule (trainer.save_states)
     PREFIX-0003.json     everything else needed to continue (epoch, shuffling RNG, classes,
-                         normalisation, config), and the size and md5 of the two files above
+                         normalisation, config), the format of the files, and the size and md5 of the two above
 
 Every file is written under a temporary name and renamed when complete, the .json last: a
 checkpoint exists only once all three are in place, and a crash or kill mid-save leaves earlier
@@ -18,12 +19,9 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
-import models
+from common.files import atomic_write, md5, write_json
 
-from . import onnx_export
-from .files import atomic_write, md5, write_json
-
-FORMAT = 1
+FORMAT = 1  # of PREFIX-NNNN.json; a checkpoint of another format is refused on load
 
 
 class CheckpointError(Exception):
@@ -81,8 +79,9 @@ def latest(prefix):
     return max(epochs, default=None)
 
 
-def read(prefix, epoch):
-    """The checkpoint's record, after checking that its files are complete and unchanged."""
+def read(prefix, epoch, remedy="resume from another epoch"):
+    """The checkpoint's record, after checking its format and that its files are complete and
+    unchanged. remedy: what the command that reads it advises when it is damaged."""
     files = paths(prefix, epoch)
     if not os.path.isfile(files["json"]):
         raise CheckpointError("no checkpoint %s-%04d: %s is missing (checkpoints are saved as "
@@ -91,17 +90,20 @@ def read(prefix, epoch):
     try:
         with open(files["json"]) as f:
             record = json.load(f)
-        expected = record["files"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError("%s is damaged (%s); resume from another epoch" % (files["json"], e)) from None
+        written_format, expected = record.get("format"), record["files"]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError("%s is damaged (%s); %s" % (files["json"], e, remedy)) from None
+    if written_format != FORMAT:
+        raise CheckpointError("%s is a checkpoint of format %s; this code reads format %d: use the "
+                              "version of this project that wrote it" % (files["json"], written_format, FORMAT))
     for ext in ("params", "states"):
         path = files[ext]
         if not os.path.isfile(path):
-            raise CheckpointError("%s is missing; resume from another epoch" % path)
+            raise CheckpointError("%s is missing; %s" % (path, remedy))
         size = os.path.getsize(path)
         if size != expected[ext]["bytes"] or md5(path) != expected[ext]["md5"]:
             raise CheckpointError("%s is damaged (%d bytes, expected %d, or its checksum differs); "
-                                  "resume from another epoch" % (path, size, expected[ext]["bytes"]))
+                                  "%s" % (path, size, expected[ext]["bytes"], remedy))
     return record
 
 
@@ -194,93 +196,7 @@ class Saver:
             os.rmdir(folder)
 
 
-def export(net, path, meta, sample):
-    """Writes PATH-symbol.json, PATH-0000.params (net.export), PATH-meta.json and PATH.onnx.
-
-    The meta file holds what a predictor needs beside the graph: class names and normalisation
-    statistics, and the fact that the graph must run in train mode (batch statistics).
-    The graph is traced on `sample` (a batch on the net's context) without the CPU-only fused
-    BatchNorm+ReLU operator, so that an export made on a CPU also runs on a GPU build.
-    Returns (the files written, None or why no ONNX file was written): a network or an
-    installation that ONNX cannot serve still gets its MXNet export.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fused = getattr(net, "fused_bn_relu", False)
-    if fused:
-        net.fuse_bn_relu(False)
-    try:
-        net(sample)  # traces the graph to export; nothing is recorded, nothing in the net changes
-        net.export(path, epoch=0)
-    finally:
-        if fused:
-            net.fuse_bn_relu(True)
-    batch_statistics = models.uses_batch_statistics(meta["model"])
-    record = dict(meta, format=FORMAT, batch_statistics=batch_statistics,
-                  symbol=os.path.basename(path) + "-symbol.json",
-                  params=os.path.basename(path) + "-0000.params")
-    write_json(path + "-meta.json", record)
-    written = [path + "-symbol.json", path + "-0000.params", path + "-meta.json"]
-    try:
-        written.append(onnx_export.export(path, path + ".onnx", meta["input_size"], batch_statistics))
-    except onnx_export.OnnxError as e:
-        if os.path.exists(path + ".onnx"):  # an older model's: it must not pass for this one
-            os.remove(path + ".onnx")
-        return written, str(e)
-    return written, None
-
-
-def resumes(record):
+def resume_count(record):
     """How many resumes a training that continues from checkpoint `record` has had, this one
     included; 0 for a training that starts afresh (record None)."""
     return record.get("resumes", 0) + 1 if record else 0
-
-
-def locate(path):
-    """What a model path names: ('onnx', PATH, None) for PATH.onnx beside PATH-meta.json,
-    ('export', PATH, None) when PATH-meta.json exists, else ('checkpoint', PREFIX, N) for
-    PREFIX-NNNN. Raises CheckpointError for anything else."""
-    if path.endswith(".onnx"):
-        if not os.path.isfile(path):
-            raise CheckpointError("%s does not exist" % path)
-        if not os.path.isfile(path[:-5] + "-meta.json"):
-            raise CheckpointError("%s has no %s-meta.json beside it (class names and input "
-                                  "normalisation): give the whole export folder" % (path, path[:-5]))
-        return "onnx", path[:-5], None
-    if os.path.isfile(path + "-meta.json"):
-        return "export", path, None
-    prefix, _, epoch = path.rpartition("-")
-    if prefix and epoch.isdigit():
-        return "checkpoint", prefix, int(epoch)
-    raise CheckpointError("%s is neither an export (no %s-meta.json) nor a checkpoint PREFIX-NNNN"
-                          % (path, path))
-
-
-def _unprefixed(name):
-    """'specresnet3_convblock0_conv0_weight' -> 'convblock0_conv0_weight': the same layer in any
-    instance of the network (the prefix counts instances)."""
-    return name.split("_", 1)[1]
-
-
-def load_features(path, net):
-    """Copies the `features` weights of a checkpoint (PREFIX-NNNN) or export (PATH) into net.
-
-    The output layer is left as initialised: fine-tuning gives it the new number of classes.
-    """
-    kind, prefix, epoch = locate(path)
-    if kind == "onnx":  # the weights are the export's beside it
-        kind, path = "export", prefix
-    if kind == "export":
-        saved = {_unprefixed(k.split(":", 1)[1]): v
-                 for k, v in mx.nd.load(path + "-0000.params").items()}
-    else:
-        record = read(prefix, epoch)
-        source = models.build(record["model"], record["num_classes"])
-        source.load_parameters(paths(prefix, epoch)["params"])
-        saved = {_unprefixed(p.name): p.data() for p in source.collect_params().values()}
-    for param in net.features.collect_params().values():
-        key = _unprefixed(param.name)
-        if key not in saved or saved[key].shape != param.shape:
-            raise CheckpointError("--finetune %s: it has no %s of shape %s; it is not this network"
-                                  % (path, key, param.shape))
-        param.set_data(saved[key])

@@ -1,6 +1,6 @@
 """RunConfig: every setting of one run, resolved once from the flags and never changed after.
 
-train_cifar10.py parses and checks the flags, then `resolve` settles what they leave open: the
+commands/train.py parses and checks the flags, then `resolve` settles what they leave open: the
 classes as indices into the data's classes, the run's name, whether this process talks. The
 defaults of the flags are the defaults here. `recorded_settings` is what the run folder, Comet,
 checkpoints and exports keep of a run.
@@ -33,7 +33,6 @@ class RunConfig:
     lr: float = 0.1  # after any warmup
     momentum: float = 0.9
     seed: int = 42
-    seeds: tuple = None  # a seed group: train_cifar10.run_seeds runs one run per seed, each with --seed
     # model and recipe
     model: str = "spec-resnet"  # the model's one name (models.canonical_name)
     optimizer: str = "sgd"  # or 'nag'
@@ -76,7 +75,8 @@ def resolve(flags, source, chief=True):
     classes = parse_classes(flags.classes, source.class_names)
     tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
-    settings = dict(vars(flags), classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
+    given = {k: v for k, v in vars(flags).items() if k != "seeds"}  # each run of a seed group has one --seed
+    settings = dict(given, classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
                     gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
                     class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag)
@@ -94,7 +94,7 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
     """Every effective setting of the run, and what it ran on (never any secret), as JSON values:
     the run folder's config.json, Comet's parameters, and the `config` of checkpoints and exports."""
     values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
-              if k not in ("quiet", "seeds")}  # a run of a seed group has its own seed
+              if k != "quiet"}
     values.update({
         "dataset": source_name,
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,

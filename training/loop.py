@@ -5,6 +5,7 @@ GPUs, or CPUs): the batch is split across them, each computes its part, and one 
 applies the gradients summed over all of them. Loss sums and correct counts stay NDArrays on
 their devices and are read once per epoch, so the loop never waits for the device per batch.
 """
+import collections
 import contextlib
 import math
 import signal
@@ -16,9 +17,10 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
+from common.progress import progress_bar
 from data import batches
 
-from .files import progress_bar
+PROGRESS_LAG = 2  # batches the progress bar trails the last one queued by (it shows finished work)
 
 
 def split(x, y, ctx):
@@ -45,10 +47,10 @@ def _sum_to_float(accumulators):
     return float(sum(a.asscalar() for a in accumulators))
 
 
-class Speedometer:
+class IntervalReport:
     """Every `interval` batches: images per second since the last report and the epoch's running
-    training loss, on stderr (MXNet's Speedometer). Reading the loss waits for the device, so
-    this is one sync per report; without it the loop has none until the epoch ends.
+    training loss, on stderr (what MXNet's Speedometer prints). Reading the loss waits for the
+    device, so this is one sync per report; without it the loop has none until the epoch ends.
     """
 
     def __init__(self, interval, stream=None):
@@ -71,12 +73,19 @@ class Speedometer:
               % (self.epoch, batch + 1, speed, loss), file=self.stream, flush=True)
 
 
-def train_one_epoch(state, x, y, batch_size, progress=None, speedometer=None):
-    """Trains one pass over (x, y) in a fresh random order. Returns the epoch's metrics."""
+def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None):
+    """Trains one pass over (x, y) in a fresh random order. Returns the epoch's metrics.
+
+    progress: a bar to advance by the images of each finished batch. MXNet's engine runs behind
+    the Python loop that queues its work, so a batch counts as finished once the forward pass of
+    the batch after it is done (it reads the weights the finished batch's update wrote); the bar
+    waits for that PROGRESS_LAG batches behind the loop, which keeps the engine fed.
+    """
     totals = _zeros(state.ctx)
     start, n = time.time(), 0
-    if speedometer is not None:
-        speedometer.start(state.epoch)
+    queued = collections.deque()  # (losses, images) of the batches not yet shown as finished
+    if interval_report is not None:
+        interval_report.start(state.epoch)
     for i, (data, label) in enumerate(batches(x, y, batch_size, state.rng, min_size=len(state.ctx),
                                drop_last=state.drop_last)):
         if state.augment is not None:
@@ -91,10 +100,17 @@ def train_one_epoch(state, x, y, batch_size, progress=None, speedometer=None):
         _tally(totals, outputs, ys, losses)
         n += data.shape[0]
         if progress is not None:
-            progress.update(data.shape[0])
-        if speedometer is not None:
-            speedometer.after_batch(i, n, totals)
-    loss, correct = _sum_to_float(totals["loss"]), _sum_to_float(totals["correct"])  # the epoch's only sync
+            queued.append((losses, data.shape[0]))
+            if len(queued) > PROGRESS_LAG:
+                for part in queued[1][0]:  # the next batch's forward pass: this one is finished
+                    part.wait_to_read()
+                progress.update(queued.popleft()[1])
+        if interval_report is not None:
+            interval_report.after_batch(i, n, totals)
+    # The epoch's one sync (and, with a bar shown, its waits above).
+    loss, correct = _sum_to_float(totals["loss"]), _sum_to_float(totals["correct"])
+    if progress is not None:
+        progress.update(sum(images for _, images in queued))
     seconds = time.time() - start
     state.epoch += 1
     return {"train_loss": loss / n, "train_acc": correct / n, "lr": state.trainer.learning_rate,
@@ -121,7 +137,7 @@ class TrainingDiverged(Exception):
         self.epoch, self.loss = epoch, loss
 
 
-def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, speedometer=None):
+def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, interval_report=None):
     """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch.
 
     Raises TrainingDiverged after an epoch whose training loss is not finite, before anything of
@@ -131,7 +147,8 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
     while state.epoch < epochs:
         with progress_bar(data.train_x.shape[0], "epoch %d/%d" % (state.epoch + 1, epochs),
                           show_progress, unit="img", leave=False) as bar:
-            train = train_one_epoch(state, data.train_x, data.train_y, batch_size, bar, speedometer)
+            train = train_one_epoch(state, data.train_x, data.train_y, batch_size,
+                                    None if bar.disable else bar, interval_report)
         if not math.isfinite(train["train_loss"]):
             raise TrainingDiverged(state.epoch - 1, train["train_loss"])
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)

@@ -5,7 +5,7 @@ imported when a picture is drawn, with its file-only backend (no display needed)
 """
 import numpy as np
 
-from .files import atomic_write
+from common.files import atomic_write
 
 CURVES = (  # (title, [(metric, label)]) per panel of a run's curves
     ("accuracy", [("train_acc", "train"), ("test_acc", "test")]),
@@ -24,8 +24,8 @@ def _pyplot():
 
 
 def _epochs(records):
-    """x values: epochs done (the records count epochs from 0)."""
-    return [r["epoch"] + 1 for r in records]
+    """x values: the epochs as the JSON lines number them (from 0)."""
+    return [r["epoch"] for r in records]
 
 
 def _style(ax, title):

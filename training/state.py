@@ -14,8 +14,8 @@ from mxnet import gluon
 import models
 from data import augment, num_batches
 
-from . import checkpoint, distributed
-from .schedules import LinearDecay, make_schedule
+from . import checkpoint, distributed, saved_model
+from .schedules import make_schedule
 
 
 @dataclass
@@ -32,10 +32,10 @@ class TrainState:
     loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
 
 
-def make_trainer(net, lr, momentum, total_updates=None, kvstore="device", update_on_kvstore=None,
-                 optimizer="sgd", wd=0.0, schedule=None):
-    """The Trainer. Defaults: the spec's plain SGD with momentum, no weight decay, and a learning
-    rate decaying linearly to 0 over total_updates (schedule replaces that; lr is its base).
+def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstore=None,
+                 optimizer="sgd", wd=0.0):
+    """The Trainer, with the LR schedule (an mx.lr_scheduler.LRScheduler; lr is its base rate).
+    Defaults: the spec's plain SGD with momentum, no weight decay.
 
     optimizer: 'sgd' or 'nag' (Nesterov momentum). kvstore: with several contexts the Trainer
     must aggregate gradients through a kvstore ('device' or 'local'); with kvstore=None each copy
@@ -44,8 +44,6 @@ def make_trainer(net, lr, momentum, total_updates=None, kvstore="device", update
     (synchronous dist kvstores: the update, its state and schedule stay local and identical in
     every worker, and checkpoints can save them); None lets MXNet choose.
     """
-    if schedule is None:
-        schedule = LinearDecay(total_updates, base_lr=lr)
     return gluon.Trainer(
         net.collect_params(), optimizer,
         {"learning_rate": lr, "momentum": momentum, "wd": wd, "lr_scheduler": schedule},
@@ -79,14 +77,14 @@ def build_state(config, dataset, ctx, worker):
     net = models.build(config.model, dataset.num_classes, ctx)
     models.initialize(net, config.model, ctx)
     if config.finetune:
-        checkpoint.load_features(config.finetune, net)
+        saved_model.load_features(config.finetune, net)
         if config.freeze_features:
             net.features.collect_params().setattr("grad_req", "null")
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, config.lr, config.momentum, kvstore=worker.kvstore,
-                           update_on_kvstore=worker.update_on_kvstore, optimizer=config.optimizer,
-                           wd=config.wd,
-                           schedule=build_schedule(config, dataset.train_x.shape[0], ctx, worker))
+    trainer = make_trainer(net, config.lr, config.momentum,
+                           build_schedule(config, dataset.train_x.shape[0], ctx, worker),
+                           kvstore=worker.kvstore, update_on_kvstore=worker.update_on_kvstore,
+                           optimizer=config.optimizer, wd=config.wd)
     distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(config.seed),
                       workers_per_update=worker.workers_per_update, drop_last=worker.asynchronous,

@@ -102,7 +102,7 @@ def resume_record(checkpoint_record, settings):
                for k, v in sorted(settings.items())
                if k not in PER_RUN_SETTINGS and before.get(k) != v]
     return {"experiment_key": checkpoint_record.get("comet_experiment"),
-            "number": checkpoint.resumes(checkpoint_record),
+            "number": checkpoint.resume_count(checkpoint_record),
             "from_epoch": checkpoint_record["epoch"], "changed": "; ".join(changed) or "nothing"}
 
 
@@ -318,15 +318,8 @@ class RunLog:
 
 
 class SilentLog:
-    """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job."""
-
-    experiment_key = None
+    """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job (and
+    alone finishes it)."""
 
     def log_epoch(self, record, step):
-        pass
-
-    def finish(self, confusion, class_names, model_summary, status="finished", model=None):
-        pass
-
-    def fail(self, reason):
         pass

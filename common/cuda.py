@@ -7,10 +7,8 @@ libmxnet.so's links by soname. Each library is looked for in those wheel folders
 through the system loader (LD_LIBRARY_PATH, ldconfig: a CUDA toolkit installed system-wide). The
 driver's libcuda.so.1 comes from the system only.
 
-    python training/cuda.py    each library, where it was found, and MXNet's view (for bug reports)
-
-Standard library only, and no imports from the project: it runs before MXNet loads, and as a
-script even where MXNet cannot load.
+Standard library only: it runs before MXNet loads (runtime.prepare), and in the report even
+where MXNet cannot load.
 """
 import ctypes
 import glob
@@ -59,7 +57,7 @@ def wheel_dirs(paths=None):
     return found
 
 
-def locate(soname, dirs):
+def find_library(soname, dirs):
     """The first file named soname in dirs, or None."""
     for folder in dirs:
         path = os.path.join(folder, soname)
@@ -83,7 +81,7 @@ def preload(dirs=None, driver=DRIVER):
     dirs = wheel_dirs() if dirs is None else dirs
     loaded = []
     for soname, what, requirement in LIBRARIES:
-        path = locate(soname, dirs)
+        path = find_library(soname, dirs)
         ok, error = _load(path or soname)
         if not ok:
             where = "%s failed to load (%s)" % (path, error) if path else (
@@ -105,30 +103,14 @@ def preload(dirs=None, driver=DRIVER):
 
 
 def report(dirs=None):
-    """Lines for a bug report: each library and where it was found, the driver, MXNet's view."""
+    """Lines for a bug report: the MXNet build, and each library and where it was found."""
     dirs = wheel_dirs() if dirs is None else dirs
     lines = ["MXNet build: %s" % (gpu_build() or "not a GPU build (%s)" % ", ".join(GPU_BUILDS)),
              "NVIDIA wheel folders: %s" % (", ".join(dirs) or "none")]
     for soname, what, requirement in LIBRARIES + ((DRIVER, "NVIDIA driver", "the NVIDIA driver"),):
-        path = locate(soname, dirs) if soname != DRIVER else None
+        path = find_library(soname, dirs) if soname != DRIVER else None
         ok, error = _load(path or soname)
         where = (path or SYSTEM) if ok else "NOT LOADED (%s): install %s" % (error, requirement)
         lines.append("%-20s %-16s %s" % (soname, what, where))
-    try:
-        import mxnet as mx
-
-        features = mx.runtime.Features()
-        lines.append("MXNet %s loaded: %d GPU(s) visible; CUDA %s, CUDNN %s, NCCL %s, MKLDNN %s" % (
-            mx.__version__, mx.context.num_gpus(), *(
-                "on" if features.is_enabled(f) else "off" for f in ("CUDA", "CUDNN", "NCCL", "MKLDNN"))))
-    except Exception as e:  # noqa: BLE001 - whatever stops MXNet is what the report is for
-        lines.append("MXNet did not load: %s: %s" % (type(e).__name__, e))
     return lines
 
-
-if __name__ == "__main__":
-    # Run as a file, this folder comes first on sys.path, where its modules (config, files, ...)
-    # would shadow others of those names while MXNet loads.
-    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-        sys.path.pop(0)
-    print("\n".join(report()))

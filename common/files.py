@@ -1,14 +1,11 @@
-"""Writing files so that nothing half-written is ever mistaken for a good one, checksums, and the
-progress bar. Used by checkpoints, exports, downloads, extraction and record packing alike."""
+"""Writing files so that nothing half-written is ever mistaken for a good one, and their checksums.
+Used by checkpoints, exports, downloads, extraction, record packing and pictures alike."""
 import contextlib
 import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
-
-from tqdm import tqdm
 
 CHUNK = 1 << 20  # bytes per read while hashing
 
@@ -58,8 +55,3 @@ def md5(path):
             digest.update(block)
     return digest.hexdigest()
 
-
-def progress_bar(total, desc, enabled, **kwargs):
-    """A tqdm bar on stderr, shown only when enabled and stderr is a terminal."""
-    return tqdm(total=total, desc=desc, file=sys.stderr,
-                disable=not (enabled and sys.stderr.isatty()), **kwargs)

@@ -1,0 +1,9 @@
+"""What the scripts at the top run: each command's flags, usage errors and wiring, with main(argv).
+
+    train        train_cifar10.py: train, evaluate, report, save, export
+    predict      predict.py: classify images or a test set with a trained model
+    pack_images  pack_images.py: pack an image folder into RecordIO files
+
+Each loads MXNet when imported, so only common.runtime.start imports them, once the process is
+ready (common/runtime.py).
+"""

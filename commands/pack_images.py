@@ -1,0 +1,31 @@
+"""Pack an image folder into MXNet RecordIO files for train_cifar10.py --rec-prefix.
+
+    python pack_images.py ROOT PREFIX
+    python train_cifar10.py --rec-prefix PREFIX
+
+ROOT holds train/<class>/*.png|jpg|jpeg and test/<class>/... with the same class folders. Writes
+PREFIX_train.rec/.idx, PREFIX_test.rec/.idx (each image file's bytes as they are, records in a
+shuffled order) and PREFIX_classes.txt (the class folders in sorted order, one per line).
+"""
+import argparse
+import sys
+
+from data import DataError, pack_records
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("root", help="the image folder (train/ and test/ with a folder per class)")
+    parser.add_argument("prefix", help="where to write PREFIX_train.rec etc.")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the order of the records")
+    args = parser.parse_args(argv)
+
+    try:
+        counts = pack_records(args.root, args.prefix, seed=args.seed)
+    except (DataError, OSError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    print("packed %d training and %d test images into %s_train.rec and %s_test.rec"
+          % (counts["train"], counts["test"], args.prefix, args.prefix))
+    return 0

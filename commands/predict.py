@@ -1,0 +1,102 @@
+"""Classify images with a trained network: an export (--export PATH), its ONNX file (PATH.onnx,
+run by ONNX Runtime) or a checkpoint (PREFIX-NNNN).
+
+predict.py's flags and output: with image or .bin files, one JSON line per image (class and
+probability); with --data-dir, the test set of the model's classes is predicted, one label per
+line is written to --out and the accuracy is printed.
+
+The spec's network normalises with the statistics of the batch it is given, so a prediction
+depends on the other images in its batch: predict many images together (--batch-size, default
+128, as in training) for the accuracy measured in training.
+"""
+import argparse
+import json
+import os
+import sys
+
+import mxnet as mx
+import numpy as np
+
+from data import DataError, read_image, read_records
+from training import checkpoint, saved_model
+
+
+def probabilities(model, images, batch_size):
+    """Softmax of the model's logits for normalised float32 NCHW images, batch by batch (the
+    spec'd network normalises each batch with its own statistics)."""
+    logits = np.concatenate([model(images[start:start + batch_size])
+                             for start in range(0, len(images), batch_size)])
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def read_images(paths):
+    """(uint8 NCHW images, a name for each) from image files (any size, decoded and resized to
+    32x32 as training's image folders are) or CIFAR-10 .bin files (read as training reads them)."""
+    images, names = [], []
+    for path in paths:
+        if path.endswith(".bin"):
+            records, _ = read_records(path)
+            images.extend(records)
+            names.extend("%s:%d" % (path, i) for i in range(len(records)))
+        else:
+            images.append(read_image(path))
+            names.append(path)
+    return np.stack(images), names
+
+
+def predict_test_set(model, meta, args):
+    """Predicts the test set, writes one label per line to --out and prints the accuracy."""
+    images, labels = saved_model.model_test_set(meta, args.data_dir)
+    predicted = probabilities(model, images, args.batch_size).argmax(axis=1)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write("".join("%d\n" % p for p in predicted))
+    accuracy = float((predicted == labels).mean())
+    print(json.dumps({"test_images": len(predicted), "test_acc": accuracy,
+                      "batch_size": args.batch_size, "predictions": args.out}))
+
+
+def predict_images(model, meta, args):
+    """One JSON line per image: its class and probability."""
+    images, names = read_images(args.inputs)
+    probs = probabilities(model, saved_model.model_input(images, meta), args.batch_size)
+    for name, p in zip(names, probs):
+        label = int(p.argmax())
+        print(json.dumps({"input": name, "class": meta["class_names"][label],
+                          "probability": round(float(p[label]), 6)}))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("model", help="an export PATH (PATH-meta.json), its ONNX file PATH.onnx, "
+                        "or a checkpoint PREFIX-NNNN")
+    parser.add_argument("inputs", nargs="*", help="image files (PNG, JPEG, ...) or CIFAR-10 .bin files")
+    parser.add_argument("--data-dir", help="predict the test set of this CIFAR-10 (or, for a model "
+                        "trained on it, CIFAR-100) folder instead")
+    parser.add_argument("--out", default=os.path.join("results", "preds"),
+                        help="with --data-dir: where to write one predicted label per line")
+    parser.add_argument("--batch-size", type=int, default=128, help="images normalised together")
+    parser.add_argument("--num-gpus", type=int, default=0, help="predict on GPU 0 (1) or the CPU (0)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.inputs and not args.data_dir:
+        parser.error("give image files, or --data-dir")
+    if args.num_gpus and args.model.endswith(".onnx"):
+        parser.error("argument --num-gpus: an ONNX file runs in ONNX Runtime's CPU build here; "
+                     "give the MXNet export (without .onnx) to predict on a GPU")
+    try:
+        model, meta = saved_model.load(args.model, mx.gpu(0) if args.num_gpus else mx.cpu())
+        if args.data_dir:
+            predict_test_set(model, meta, args)
+        else:
+            predict_images(model, meta, args)
+    except (checkpoint.CheckpointError, saved_model.ModelError, DataError, OSError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,497 @@
+"""Train the spec'd simplified ResNet on CIFAR-10 with MXNet Gluon.
+
+train_cifar10.py's flags (`add_*_args`), their usage errors, and the wiring of the parts in
+data/, models/ and training/; one JSON line per epoch on stdout, messages on stderr.
+"""
+import argparse
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
+import models
+from training import checkpoint, config as run_config, distributed, saved_model, tracking
+from training.config import RunConfig
+from training.devices import contexts, gpu_ids
+from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit
+from training.state import build_state, resume
+
+DEFAULTS = RunConfig()  # the flags' defaults
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT
+EXIT_DIVERGED = 3  # the training loss became NaN or infinite
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train_cifar10.py")
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+def _whole_number(text, least):
+    """text as an int of at least `least`; an argparse error in plain words otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        raise argparse.ArgumentTypeError("expected a whole number of %d or more, got %r" % (least, text))
+    return value
+
+
+def _positive_int(text):
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text):
+    return _whole_number(text, 0)
+
+
+def _model_name(text):
+    try:
+        return models.canonical_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
+def _int_list(text, what, example):
+    """The integers of 'A,B,C'; an argparse error naming what they should be otherwise."""
+    try:
+        return [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected %s like %s, got %r" % (what, example, text))
+
+
+def _seed_list(text):
+    seeds = _int_list(text, "seeds", "1,2,3")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError("expected distinct seeds like 1,2,3, got %r" % text)
+    return seeds
+
+
+def _gpu_list(text):
+    ids = _int_list(text, "GPU ids", "0,2")
+    if not ids or min(ids) < 0:
+        raise argparse.ArgumentTypeError("expected GPU ids (0 or more) like 0,2, got %r" % text)
+    if len(set(ids)) != len(ids):
+        raise argparse.ArgumentTypeError("GPU ids listed twice in %r" % text)
+    return ids
+
+
+def _epoch_list(text):
+    epochs = _int_list(text, "epochs", "100,150")
+    if any(e < 1 for e in epochs):
+        raise argparse.ArgumentTypeError("epochs must be at least 1, got %r" % text)
+    return sorted(epochs)
+
+
+def add_data_args(parser):
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", default=DEFAULTS.dataset, choices=sorted(LAYOUTS),
+                       help="CIFAR-10 or CIFAR-100 (its official binary release)")
+    group.add_argument("--coarse-labels", action="store_true",
+                       help="CIFAR-100: train on the 20 superclasses instead of the 100 classes")
+    group.add_argument("--data-dir", default=None,
+                       help="where the dataset is cached; a folder holding the extracted binary "
+                            "files (e.g. cifar-10-batches-bin) is used as it is; None: "
+                            "$MXNET_HOME/datasets/DATASET, i.e. %s" % default_data_dir())
+    group.add_argument("--data-url", default=None,
+                       help="where to download the dataset's archive from (a mirror must serve "
+                            "the identical file: its md5 is checked); None: the official URL")
+    group.add_argument("--classes", default="all",
+                       help="comma-separated class indices or names to train on, relabelled 0..k-1 "
+                            "in the order given; the spec's task is 0,1 (CIFAR-10: %s)"
+                            % ", ".join("%d=%s" % c for c in enumerate(CIFAR10_CLASSES)))
+    own = group.add_mutually_exclusive_group()
+    own.add_argument("--image-folder", default=None, metavar="ROOT",
+                     help="train on your images instead: ROOT/train/<class>/*.png|jpg and "
+                          "ROOT/test/<class>/..., classes in sorted order, resized to 32x32")
+    own.add_argument("--rec-prefix", default=None, metavar="PREFIX",
+                     help="train on RecordIO files packed by pack_images.py: PREFIX_train.rec, "
+                          "PREFIX_test.rec (with .idx) and PREFIX_classes.txt")
+
+
+def add_training_args(parser):
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=_positive_int, default=DEFAULTS.epochs,
+                       help="passes over the training set")
+    group.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size,
+                       help="images per update and worker, split across its devices (also the "
+                            "evaluation batch: the network normalises with batch statistics); a "
+                            "dist_sync update averages the batches of all workers")
+    group.add_argument("--lr", type=float, default=DEFAULTS.lr,
+                       help="initial learning rate (after any warmup), updated every iteration")
+    group.add_argument("--momentum", type=float, default=DEFAULTS.momentum, help="momentum of sgd or nag")
+    group.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                       help="seeds initialisation and shuffling; the same seed repeats a CPU run")
+    group.add_argument("--seeds", type=_seed_list, default=None, metavar="1,2,3",
+                       help="run this configuration once per seed, in turn: each run its own "
+                            "folder and Comet experiment (NAME-seedK), all in one --run-group; "
+                            "checkpoint prefixes and exports get -seedK too")
+
+
+def add_recipe_args(parser):
+    group = parser.add_argument_group(
+        "model and recipe", "the defaults are the spec's network and procedure; GluonCV's CIFAR "
+        "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
+        "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
+    group.add_argument("--model", type=_model_name, default=DEFAULTS.model,
+                       help="'spec-resnet' or 'spec' (the spec'd network), 'sub-inception-rrelu' or "
+                            "'inception-bn-small' (28x28 crops), or a GluonCV model zoo name such "
+                            "as cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
+    group.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=("sgd", "nag"),
+                       help="sgd: plain momentum; nag: Nesterov momentum")
+    group.add_argument("--wd", type=float, default=DEFAULTS.wd, help="weight decay")
+    group.add_argument("--lr-mode", default=DEFAULTS.lr_mode, choices=("linear", "step", "constant"),
+                       help="linear: to 0 at the end of the run; step: x --lr-factor at each "
+                            "--lr-decay-epoch and every --lr-decay-period epochs; constant")
+    group.add_argument("--lr-factor", type=float, default=DEFAULTS.lr_factor, help="step mode: the factor")
+    group.add_argument("--lr-decay-epoch", type=_epoch_list, default=[], metavar="E1,E2",
+                       help="step mode: the epochs at whose start the rate is multiplied")
+    group.add_argument("--lr-decay-period", type=_non_negative_int, default=DEFAULTS.lr_decay_period,
+                       help="step mode: multiply every N epochs (0: only at --lr-decay-epoch)")
+    group.add_argument("--warmup-epochs", type=_non_negative_int, default=DEFAULTS.warmup_epochs,
+                       help="epochs of linear warmup from 0 to --lr before the schedule")
+    group.add_argument("--augment", action="store_true",
+                       help="pad 4 pixels, random 32x32 crop and random horizontal flip of every "
+                            "training image (GluonCV's CIFAR augmentation)")
+
+
+def add_device_args(parser):
+    group = parser.add_argument_group("devices")
+    group.add_argument("--num-gpus", type=_non_negative_int, default=DEFAULTS.num_gpus,
+                       help="train on GPUs 0..N-1 (the batch is split across them); 0 trains on the CPU")
+    group.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,2",
+                       help="train on these GPU ids instead, as MXNet's examples choose them")
+    group.add_argument("--kv-store", default=DEFAULTS.kv_store, choices=distributed.KVSTORES,
+                       help="how gradients are summed: over the GPUs of this machine 'device' "
+                            "(on the GPUs), 'nccl' or 'local' (on the CPU), unused on one device; "
+                            "dist_* for several worker processes started by launch.py, each "
+                            "training on its shard of the data")
+
+
+def add_checkpoint_args(parser):
+    group = parser.add_argument_group("checkpoints")
+    group.add_argument("--model-prefix", default=None,
+                       help="save checkpoints as PREFIX-NNNN.params/.states/.json after epoch NNNN")
+    group.add_argument("--save-period", type=_positive_int, default=DEFAULTS.save_period,
+                       help="save every N epochs (and after the last one)")
+    group.add_argument("--load-epoch", type=_non_negative_int, default=None,
+                       help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs; "
+                            "the schedule continues from that update count, scaled to --lr")
+    group.add_argument("--finetune", default=None, metavar="MODEL",
+                       help="start from the features of a trained model (a checkpoint PREFIX-NNNN or "
+                            "an export PATH) with a new output layer for --classes")
+    group.add_argument("--freeze-features", action="store_true",
+                       help="with --finetune: train only the new output layer")
+    group.add_argument("--export", default=None, metavar="PATH",
+                       help="after training, write the network for deployment: PATH-symbol.json, "
+                            "PATH-0000.params, PATH-meta.json (classes, normalisation); see predict.py")
+
+
+def add_output_args(parser):
+    group = parser.add_argument_group("output and tracking")
+    group.add_argument("--log-interval", type=_positive_int, default=None, metavar="K",
+                       help="every K batches print images/s and the running train loss on "
+                            "stderr (as MXNet's Speedometer does; each report waits for the device)")
+    group.add_argument("--quiet", action="store_true",
+                       help="no progress bar or messages on stderr (the JSON lines stay)")
+    group.add_argument("--run-name", default=None,
+                       help="name of the run on Comet and of its folder; None: made of model, "
+                            "classes and start time, e.g. spec-resnet_c0-1_20260101-120000")
+    group.add_argument("--output-dir", default=None,
+                       help="the run's folder (config.json, metrics.jsonl, Comet archive); "
+                            "None: runs/RUN_NAME")
+    group.add_argument("--run-group", default=None, metavar="NAME",
+                       help="a group the run belongs to (Comet tag group-NAME, config.json): "
+                            "runs to compare together; --seeds sets it")
+    group.add_argument("--no-comet", action="store_true",
+                       help="no Comet.ml at all (also COMET_DISABLE=1); the run folder stays")
+    group.add_argument("--comet-project", default=None,
+                       help="Comet project; None: COMET_PROJECT_NAME or your Comet config "
+                            "file's, else %s" % tracking.DEFAULT_COMET_PROJECT)
+    group.add_argument("--comet-workspace", default=None,
+                       help="Comet workspace; None: COMET_WORKSPACE or your Comet config file's")
+    group.add_argument("--no-comet-model", action="store_true",
+                       help="with --export: do not log the exported files to Comet as a model")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_data_args(parser)
+    add_training_args(parser)
+    add_recipe_args(parser)
+    add_device_args(parser)
+    add_checkpoint_args(parser)
+    add_output_args(parser)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------
+# Usage errors: flags that cannot go together, found before any data work
+
+def check_flags(args, parser):
+    if args.coarse_labels and args.dataset != "cifar100":
+        parser.error("--coarse-labels goes with --dataset cifar100")
+    if (args.image_folder or args.rec_prefix) and args.dataset != "cifar10":
+        parser.error("--dataset names a CIFAR release; --image-folder and --rec-prefix are yours: "
+                     "use one of them")
+    if args.lr_mode == "step" and not (args.lr_decay_epoch or args.lr_decay_period):
+        parser.error("--lr-mode step needs --lr-decay-epoch (e.g. 100,150) or --lr-decay-period")
+    if args.lr_mode != "step" and (args.lr_decay_epoch or args.lr_decay_period):
+        parser.error("--lr-decay-epoch and --lr-decay-period go with --lr-mode step")
+    if args.warmup_epochs >= args.epochs:
+        parser.error("--warmup-epochs %d leaves no epoch to train after it with --epochs %d"
+                     % (args.warmup_epochs, args.epochs))
+    if args.freeze_features and not args.finetune:
+        parser.error("--freeze-features goes with --finetune")
+    if args.load_epoch is not None:
+        if args.model_prefix is None:
+            parser.error("--load-epoch needs --model-prefix, the prefix the checkpoints were saved with")
+        if args.finetune:
+            parser.error("--load-epoch continues a run; --finetune starts a new one: use one of them")
+        if args.load_epoch >= args.epochs:
+            parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
+                         % (args.load_epoch, args.epochs))
+    if args.gpus and args.num_gpus:
+        parser.error("--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them")
+    if args.kv_store == "nccl" and not (args.num_gpus or args.gpus):
+        parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
+    if args.seeds and args.kv_store.startswith("dist"):
+        parser.error("--seeds runs its seeds in turn on this machine; for a job under launch.py "
+                     "launch one job per --seed")
+    if args.kv_store == "dist_async" and args.model_prefix:
+        parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
+                     "cannot be saved: checkpoints (--model-prefix) need dist_sync")
+
+
+def given_flags(parser, argv):
+    """The destinations of the flags the command line gave (not left at their defaults)."""
+    probe = copy.deepcopy(parser)
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(argv)))
+
+
+def check_effect(args, given, parser):
+    """A flag given where it would change nothing is a usage error naming what gives it effect."""
+    def refuse(flag, why):
+        parser.error("%s would have no effect: %s" % (flag, why))
+
+    if args.image_folder or args.rec_prefix:
+        for dest in sorted({"data_dir", "data_url"} & given):
+            refuse("--" + dest.replace("_", "-"), "it is where CIFAR comes from, and --image-folder "
+                   "or --rec-prefix names your own data instead")
+    if "lr_factor" in given and args.lr_mode != "step":
+        refuse("--lr-factor", "it is the factor of --lr-mode step (with --lr-decay-epoch or "
+               "--lr-decay-period)")
+    if "save_period" in given and not args.model_prefix:
+        refuse("--save-period", "checkpoints are saved only with --model-prefix")
+    if "augment" in given and models.input_size(args.model) < 32:
+        refuse("--augment", "%s always trains on random %d-pixel crops with mirror"
+               % (args.model, models.input_size(args.model)))
+    if "kv_store" in given and not args.kv_store.startswith("dist") and \
+            len(gpu_ids(args.num_gpus, args.gpus)) <= 1:
+        refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
+               "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
+               "(dist_sync under launch.py)")
+    if args.seeds and "seed" in given:
+        parser.error("--seeds runs one run per seed; --seed sets the seed of one run: use one of them")
+    comet_flags = sorted(given & {"comet_project", "comet_workspace", "no_comet_model"})
+    if comet_flags and tracking.comet_disabled(args.no_comet):
+        refuse("--" + comet_flags[0].replace("_", "-"), "Comet is off (--no-comet or COMET_DISABLE)")
+    if args.no_comet_model and not args.export:
+        refuse("--no-comet-model", "only an export (--export PATH) is logged to Comet as a model")
+
+
+def open_devices(args, parser):
+    """(contexts, Worker) of this process; a usage error if they cannot be had."""
+    try:
+        return contexts(args.num_gpus, args.gpus), distributed.connect(args.kv_store, os.environ)
+    except (ValueError, distributed.LaunchError) as e:
+        parser.error(str(e))
+
+
+def resolve_run(args, parser, worker):
+    """(RunConfig, DataSource): the run's settings, once the data names its classes."""
+    source = open_source(args.dataset, args.data_dir, args.data_url, args.coarse_labels,
+                         args.image_folder, args.rec_prefix, progress=not args.quiet and worker.chief)
+    try:
+        return run_config.resolve(args, source, chief=worker.chief), source
+    except ValueError as e:
+        parser.error("argument --classes: %s" % e)
+
+
+# ----------------------------------------------------------------------------------------------
+# Wiring
+
+def say(config, message):
+    if not config.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def load_dataset(config, source, worker):
+    dataset = prepare(*source.load(), classes=config.classes, class_names=source.class_names,
+                      input_size=models.input_size(config.model))
+    return distributed.shard(dataset, worker)
+
+
+def open_outputs(config, dataset, ctx, worker, source, resume_from):
+    """(model meta, run log, checkpoint saver): rank 0 writes them; the others nothing. The meta
+    (checkpoint.model_meta, with the Comet experiment a resume continues) goes into every
+    checkpoint and the export."""
+    if not worker.chief:
+        return None, tracking.SilentLog(), None
+    settings = run_config.recorded_settings(config, dataset, ctx, worker, source.name)
+    run_log = tracking.open_run_log(config, settings, resumed=resume_from)
+    say(config, "training on %s%s: %d training / %d test images of %d classes (%s); run folder %s"
+        % (", ".join(map(str, ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
+           dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
+           ", ".join(dataset.class_names), run_log.run_dir))
+    meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,
+                resumes=checkpoint.resume_count(resume_from))
+    saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
+    return meta, run_log, saver
+
+
+def resumed_message(config, record, experiment_key):
+    """The line that says a run continues a checkpoint: which, after which epoch, into which
+    Comet experiment."""
+    if experiment_key is None:
+        comet = "Comet is off"
+    elif experiment_key == record.get("comet_experiment"):
+        comet = "continuing Comet experiment %s" % experiment_key
+    else:  # the checkpoint's run had none
+        comet = "in a new Comet experiment %s" % experiment_key
+    return ("resuming from checkpoint %s-%04d: %d of %d epochs done, the next JSON line is epoch %d; %s"
+            % (config.model_prefix, record["epoch"], record["epoch"], config.epochs, record["epoch"], comet))
+
+
+def finish(config, state, dataset, run_log, status="finished", exported=None):
+    """Reports the end of the run; exported: the export's files, logged to Comet as a model
+    unless --no-comet-model."""
+    model = (config.model, exported) if exported and not config.no_comet_model else None
+    run_log.finish(confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
+                                    config.batch_size, dataset.num_classes),
+                   dataset.class_names, str(state.net), status, model=model)
+
+
+def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
+    """Ends a run stopped by the user (Ctrl-C, SIGTERM) or by a diverged training loss: the last
+    good epoch is saved if it was pending, and the record says how the run ended. Returns the
+    exit code."""
+    if saver is not None:
+        saver.publish_pending()
+    if diverged is None:
+        if worker.chief:
+            finish(config, state, dataset, run_log, status="interrupted")
+        print(checkpoint.resume_hint(config.model_prefix, state.epoch, config.epochs), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    reason = ("%s (--lr %g): the network diverged, most likely because the learning rate is too "
+              "high for it; nothing of that epoch was saved or exported" % (diverged, config.lr))
+    if worker.chief:
+        run_log.fail(reason)
+    print("error: %s. %s" % (reason, checkpoint.resume_hint(config.model_prefix, diverged.epoch,
+                                                             config.epochs, how="Stopped",
+                                                             change=" and a lower --lr")),
+          file=sys.stderr)
+    return EXIT_DIVERGED
+
+
+def export(config, net, sample, meta):
+    """Writes the export; returns its files."""
+    written, no_onnx = saved_model.export(net, config.export, meta, sample)
+    say(config, "exported to %s" % ", ".join(written))
+    if no_onnx:
+        print("warning: no ONNX file (%s); the MXNet export is written" % no_onnx, file=sys.stderr)
+    return written
+
+
+# ----------------------------------------------------------------------------------------------
+# A seed group: the same configuration once per seed
+
+def without_seeds(argv):
+    """argv without its --seeds flag (as '--seeds 1,2' or '--seeds=1,2')."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--seeds":
+            skip = True
+        elif not arg.startswith("--seeds="):
+            rest.append(arg)
+    return rest
+
+
+def seed_run_args(args, group, seed):
+    """The flags that make one run of the group: its seed, group and name, and its own folder,
+    checkpoints and export (argparse takes the last of a repeated flag)."""
+    extra = ["--seed", str(seed), "--run-group", group, "--run-name", "%s-seed%d" % (group, seed)]
+    for flag, value in (("--output-dir", args.output_dir), ("--model-prefix", args.model_prefix),
+                        ("--export", args.export)):
+        if value:
+            extra += [flag, "%s-seed%d" % (value, seed)]
+    return extra
+
+
+def run_seeds(args, argv):
+    """Runs the configuration once per seed of --seeds, in turn, each in its own process (as if
+    typed by hand with --seed); stops at the first run that does not finish. Returns its exit code."""
+    group = args.run_group or args.run_name or "%s_seeds_%s" % (args.model, time.strftime("%Y%m%d-%H%M%S"))
+    common = without_seeds(sys.argv[1:] if argv is None else argv)
+    for n, seed in enumerate(args.seeds, 1):
+        if not args.quiet:
+            print("seed group %s: seed %d (%d of %d)" % (group, seed, n, len(args.seeds)),
+                  file=sys.stderr, flush=True)
+        child = subprocess.Popen([sys.executable, SCRIPT] + common
+                                 + seed_run_args(args, group, seed))
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # the run got the same Ctrl-C and saves what it can
+            code = child.wait()
+        if code != 0:
+            print("seed group %s: the run of seed %d ended with exit code %d; the seeds after it "
+                  "did not run" % (group, seed, code), file=sys.stderr)
+            return code
+    if not args.quiet:
+        folders = (args.output_dir or os.path.join("runs", group)) + "-seed*"
+        print("seed group %s: %d runs; compare them with: python -m tools.compare_runs %s"
+              % (group, len(args.seeds), folders), file=sys.stderr)
+    return 0
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_flags(args, parser)
+    check_effect(args, given_flags(parser, argv), parser)
+    if args.seeds:
+        return run_seeds(args, argv)
+    ctx, worker = open_devices(args, parser)
+    try:
+        config, source = resolve_run(args, parser, worker)
+        resume_from = (checkpoint.read_matching(config.model_prefix, config.load_epoch, config.model,
+                                                config.class_names)
+                       if config.load_epoch is not None else None)
+        dataset = load_dataset(config, source, worker)
+        state = build_state(config, dataset, ctx, worker)
+    except (DataError, checkpoint.CheckpointError, saved_model.ModelError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    meta, run_log, saver = open_outputs(config, dataset, ctx, worker, source, resume_from)
+    if resume_from is not None:
+        resume(state, config.model_prefix, resume_from)
+        say(config, resumed_message(config, resume_from, run_log.experiment_key))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
+    try:
+        fit(state, dataset, config.epochs, config.batch_size, run_log, saver, show_progress=not config.quiet,
+            interval_report=IntervalReport(config.log_interval) if config.log_interval and worker.chief else None)
+    except KeyboardInterrupt:
+        return stop_early(config, state, dataset, run_log, saver, worker)
+    except TrainingDiverged as e:
+        return stop_early(config, state, dataset, run_log, saver, worker, diverged=e)
+    if worker.chief:
+        exported = (export(config, state.net, dataset.test_x[:2].as_in_context(ctx[0]), meta)
+                    if config.export else None)
+        finish(config, state, dataset, run_log, exported=exported)
+    return 0

@@ -1,0 +1,11 @@
+"""What every part of the project shares, below all of it: it imports nothing of the project and
+never loads MXNet.
+
+    runtime    the process MXNet runs in, made ready before MXNet loads: every entry point's way in
+    cuda       the CUDA 11 libraries of MXNet's GPU build, loaded before it; the GPU report
+    files      the one atomic write, JSON files, checksums
+    progress   the progress bar on stderr
+
+Importing any of them changes nothing in the process; `runtime.start` does, when an entry point
+calls it.
+"""

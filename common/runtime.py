@@ -1,0 +1,151 @@
+"""The process MXNet runs in, made ready before MXNet loads: the one way into every command.
+
+    start(command)       what every script and tool runs: prepare(), then the command's main
+    prepare()            a Python MXNet works on, every CPU core, a numpy MXNet works with, the
+                         CUDA libraries of its GPU build, then MXNet itself; each failure is one
+                         `error:` line and exit code 1
+    report()             the same steps as lines that go on past a failure, for bug reports:
+                         python -m tools.gpu_report (./train.sh --gpu-report)
+
+Why before MXNet loads: MXNet reads OMP_NUM_THREADS once, when it is first imported, and by
+default uses only half the cores (an epoch on a 2-core CPU takes half the time with all of
+them); the CUDA libraries must be loaded before libmxnet.so is (cuda.py); and a Python or numpy
+MXNet cannot run on fails inside its import with a traceback instead of a sentence.
+
+So an entry point's file imports only the standard library and `common` at its top: a script
+names the module of its command (commands/), which start() imports once the process is ready; a
+tool passes its own main(), which imports what loads MXNet inside it. tests/test_entry_points.py runs
+every script and tool and fails if MXNet is imported before prepare() has run. Importing this
+module changes nothing in the process.
+"""
+import importlib
+import os
+import sys
+from importlib import metadata
+
+PYTHONS = ((3, 8), (3, 11))  # oldest and newest Python that MXNet 1.9.1's numpy<1.24 has wheels for
+NUMPY_TOO_NEW = (1, 24)  # removed np.bool and np.PZERO, which MXNet 1.9.1 uses
+SETUP = ("set up with ./train.sh (or ./test.sh), which builds the project's environment for this "
+         "machine, or pip install -r requirements-cpu.txt (CPU) / -r requirements.txt (GPU)")
+
+_ready = False  # set by prepare() (and the report) once MXNet may load
+
+
+def ready():
+    """Whether this process has been prepared for MXNet (what the entry-point test checks)."""
+    return _ready
+
+
+def start(command, argv=None):
+    """The entry of every script and tool: prepares the process, then returns command's
+    main(argv). command: the name of the module that holds it (imported only now, so MXNet
+    loads after prepare), or the main function itself."""
+    prepare()
+    main = importlib.import_module(command).main if isinstance(command, str) else command
+    return main(argv)
+
+
+def prepare():
+    """Makes the process ready for MXNet, then loads it; exits with one line where it cannot."""
+    global _ready
+    check_python()
+    use_all_cores()
+    check_numpy()
+    load_cuda_libraries()
+    _ready = True
+    import_mxnet()
+
+
+def check_python(version=None):
+    """Exits with one line unless this Python can run MXNet 1.9.1."""
+    problem = python_problem(version)
+    if problem:
+        sys.exit("error: %s" % problem)
+
+
+def python_problem(version=None):
+    version = tuple((version or sys.version_info)[:2])
+    if PYTHONS[0] <= version <= PYTHONS[1]:
+        return None
+    return ("Python %d.%d is not supported: MXNet 1.9.1 needs numpy<1.24, which has no wheels for "
+            "Python 3.12 and newer. Use Python 3.8-3.11." % version)
+
+
+def use_all_cores():
+    """Lets MXNet use every core this process may run on, unless the user set OMP_NUM_THREADS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    os.environ.setdefault("OMP_NUM_THREADS", str(cores or 1))
+
+
+def check_numpy():
+    """Exits with one line when the installed numpy is too new for MXNet 1.9.1."""
+    problem = numpy_problem()
+    if problem:
+        sys.exit("error: %s" % problem)
+
+
+def numpy_problem():
+    try:
+        version = metadata.version("numpy")
+    except metadata.PackageNotFoundError:
+        return None  # MXNet's import says what is missing
+    if tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) >= NUMPY_TOO_NEW:
+        return ("numpy %s is installed, but MXNet 1.9.1 needs numpy < 1.24 (it uses np.bool and "
+                "np.PZERO): %s (they pin numpy 1.23.5)" % (version, SETUP))
+    return None
+
+
+def load_cuda_libraries():
+    """For MXNet's GPU build: loads the CUDA 11 libraries it links, or exits naming the missing one."""
+    from . import cuda
+
+    if cuda.gpu_build() is None:
+        return
+    try:
+        cuda.preload()
+    except cuda.CudaLibraryError as e:
+        sys.exit("error: %s" % e)
+
+
+def import_mxnet():
+    """Imports MXNet; exits with one line when it is missing or its library cannot load."""
+    try:
+        import mxnet  # noqa: F401
+    except ImportError as e:
+        sys.exit("error: MXNet is not installed for this Python (%s): %s" % (e, SETUP))
+    except OSError as e:  # a library libmxnet.so links is missing
+        sys.exit("error: MXNet could not load its library (%s). mxnet-cu112 needs the CUDA 11 runtime "
+                 "libraries and an NVIDIA driver (docs/gpu.md); on a machine without a GPU install "
+                 "mxnet==1.9.1 instead (the CPU set: CIFAR_MXNET_BUILD=cpu ./train.sh)." % e)
+
+
+def report():
+    """prepare()'s steps as lines for a bug report, going on past each failure: Python, numpy,
+    threads, each CUDA library and where it was found, MXNet's view of the GPUs."""
+    global _ready
+    from . import cuda
+
+    lines = ["Python %s: %s" % (sys.version.split()[0], python_problem() or "supported"),
+             "numpy: %s" % (numpy_problem() or _installed("numpy"))]
+    use_all_cores()
+    lines.append("OMP_NUM_THREADS=%s" % os.environ["OMP_NUM_THREADS"])
+    lines += cuda.report()
+    _ready = True
+    try:
+        import mxnet as mx
+
+        features = mx.runtime.Features()
+        lines.append("MXNet %s loaded: %d GPU(s) visible; CUDA %s, CUDNN %s, NCCL %s, MKLDNN %s" % (
+            mx.__version__, mx.context.num_gpus(), *(
+                "on" if features.is_enabled(f) else "off" for f in ("CUDA", "CUDNN", "NCCL", "MKLDNN"))))
+    except Exception as e:  # noqa: BLE001 - whatever stops MXNet is what the report is for
+        lines.append("MXNet did not load: %s: %s" % (type(e).__name__, e))
+    return lines
+
+
+def _installed(distribution):
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
