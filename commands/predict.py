@@ -17,6 +17,7 @@ import sys
 import mxnet as mx
 import numpy as np
 
+from commands.argtypes import non_negative_int, positive_int
 from data import DataError, read_image, read_records
 from training import checkpoint, saved_model
 
@@ -77,8 +78,9 @@ def build_parser():
                         "trained on it, CIFAR-100) folder instead")
     parser.add_argument("--out", default=os.path.join("results", "preds"),
                         help="with --data-dir: where to write one predicted label per line")
-    parser.add_argument("--batch-size", type=int, default=128, help="images normalised together")
-    parser.add_argument("--num-gpus", type=int, default=0, help="predict on GPU 0 (1) or the CPU (0)")
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="images normalised together")
+    parser.add_argument("--num-gpus", type=non_negative_int, default=0,
+                        help="predict on GPU 0 (1) or the CPU (0)")
     return parser
 
 
@@ -88,8 +90,9 @@ def main(argv=None):
     if not args.inputs and not args.data_dir:
         parser.error("give image files, or --data-dir")
     if args.num_gpus and args.model.endswith(".onnx"):
-        parser.error("argument --num-gpus: an ONNX file runs in ONNX Runtime's CPU build here; "
-                     "give the MXNet export (without .onnx) to predict on a GPU")
+        parser.error("argument --num-gpus: an ONNX file runs in the CPU build of ONNX Runtime "
+                     "(requirements-onnx.txt); give the MXNet export (without .onnx) to predict "
+                     "on a GPU")
     try:
         model, meta = saved_model.load(args.model, mx.gpu(0) if args.num_gpus else mx.cpu())
         if args.data_dir:

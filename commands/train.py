@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 
-from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
 import models
+from commands.argtypes import non_negative_int, positive_int
+from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
 from training import checkpoint, config as run_config, distributed, saved_model, tracking
 from training.config import RunConfig
 from training.devices import contexts, gpu_ids
@@ -26,25 +27,6 @@ SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 # ----------------------------------------------------------------------------------------------
 # Command line
-
-def _whole_number(text, least):
-    """text as an int of at least `least`; an argparse error in plain words otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < least:
-        raise argparse.ArgumentTypeError("expected a whole number of %d or more, got %r" % (least, text))
-    return value
-
-
-def _positive_int(text):
-    return _whole_number(text, 1)
-
-
-def _non_negative_int(text):
-    return _whole_number(text, 0)
-
 
 def _model_name(text):
     try:
@@ -112,9 +94,9 @@ def add_data_args(parser):
 
 def add_training_args(parser):
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=_positive_int, default=DEFAULTS.epochs,
+    group.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
                        help="passes over the training set")
-    group.add_argument("--batch-size", type=_positive_int, default=DEFAULTS.batch_size,
+    group.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
                        help="images per update and worker, split across its devices (also the "
                             "evaluation batch: the network normalises with batch statistics); a "
                             "dist_sync update averages the batches of all workers")
@@ -147,9 +129,9 @@ def add_recipe_args(parser):
     group.add_argument("--lr-factor", type=float, default=DEFAULTS.lr_factor, help="step mode: the factor")
     group.add_argument("--lr-decay-epoch", type=_epoch_list, default=[], metavar="E1,E2",
                        help="step mode: the epochs at whose start the rate is multiplied")
-    group.add_argument("--lr-decay-period", type=_non_negative_int, default=DEFAULTS.lr_decay_period,
+    group.add_argument("--lr-decay-period", type=non_negative_int, default=DEFAULTS.lr_decay_period,
                        help="step mode: multiply every N epochs (0: only at --lr-decay-epoch)")
-    group.add_argument("--warmup-epochs", type=_non_negative_int, default=DEFAULTS.warmup_epochs,
+    group.add_argument("--warmup-epochs", type=non_negative_int, default=DEFAULTS.warmup_epochs,
                        help="epochs of linear warmup from 0 to --lr before the schedule")
     group.add_argument("--augment", action="store_true",
                        help="pad 4 pixels, random 32x32 crop and random horizontal flip of every "
@@ -158,7 +140,7 @@ def add_recipe_args(parser):
 
 def add_device_args(parser):
     group = parser.add_argument_group("devices")
-    group.add_argument("--num-gpus", type=_non_negative_int, default=DEFAULTS.num_gpus,
+    group.add_argument("--num-gpus", type=non_negative_int, default=DEFAULTS.num_gpus,
                        help="train on GPUs 0..N-1 (the batch is split across them); 0 trains on the CPU")
     group.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,2",
                        help="train on these GPU ids instead, as MXNet's examples choose them")
@@ -173,9 +155,9 @@ def add_checkpoint_args(parser):
     group = parser.add_argument_group("checkpoints")
     group.add_argument("--model-prefix", default=None,
                        help="save checkpoints as PREFIX-NNNN.params/.states/.json after epoch NNNN")
-    group.add_argument("--save-period", type=_positive_int, default=DEFAULTS.save_period,
+    group.add_argument("--save-period", type=positive_int, default=DEFAULTS.save_period,
                        help="save every N epochs (and after the last one)")
-    group.add_argument("--load-epoch", type=_non_negative_int, default=None,
+    group.add_argument("--load-epoch", type=non_negative_int, default=None,
                        help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs; "
                             "the schedule continues from that update count, scaled to --lr")
     group.add_argument("--finetune", default=None, metavar="MODEL",
@@ -190,7 +172,7 @@ def add_checkpoint_args(parser):
 
 def add_output_args(parser):
     group = parser.add_argument_group("output and tracking")
-    group.add_argument("--log-interval", type=_positive_int, default=None, metavar="K",
+    group.add_argument("--log-interval", type=positive_int, default=None, metavar="K",
                        help="every K batches print images/s and the running train loss on "
                             "stderr (as MXNet's Speedometer does; each report waits for the device)")
     group.add_argument("--quiet", action="store_true",

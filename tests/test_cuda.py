@@ -174,3 +174,18 @@ def test_a_python_without_mxnet_is_one_line_naming_the_setup():
     result = run_script("--help", python_flags=["-S"])
     assert_one_error_line(result, "error: MXNet is not installed for this Python (No module named 'mxnet')")
     assert "set up with ./train.sh" in result.stderr
+
+
+@no_driver
+def test_the_gpu_report_goes_on_past_a_missing_library_and_names_each_one(tmp_path):
+    site = fake_gpu_build(wheel_tree(tmp_path / "site", skip=["libcudnn.so.8"]))
+    result = subprocess.run([sys.executable, "-m", "tools.gpu_report"], capture_output=True, text=True,
+                            timeout=300, cwd=REPO, env=dict(os.environ, PYTHONPATH=site))
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.startswith("lib"))
+    assert set(lines) == set(WHEEL_FOLDERS) | {"libcuda.so.1"}
+    assert lines["libcufft.so.10"].split()[-1] == os.path.join(site, "nvidia", "cufft", "lib", "libcufft.so.10")
+    assert "NOT LOADED" in lines["libcudnn.so.8"] and "install nvidia-cudnn-cu11==8.9.6.50" in lines["libcudnn.so.8"]
+    assert "NOT LOADED" in lines["libcuda.so.1"]
+    assert result.stdout.startswith("Python 3.") and "MXNet build: mxnet-cu112" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("MXNet ")  # its view, or why it did not load

@@ -96,9 +96,10 @@ def test_compare_runs_reads_and_draws_without_loading_mxnet(tmp_path):
             '{"epoch": %d, "train_loss": 0.5, "train_acc": 0.8, "test_acc": %s, "lr": 0.1, "time": %d}\n'
             % (epoch, acc, 10 * (epoch + 1)) for epoch, acc in enumerate(accuracies)))
     result = run_guarded("tools/compare_runs.py", str(tmp_path / "a"), str(tmp_path / "b"), "--plot",
-                         str(tmp_path / "both.png"), forbid=True)
+                         str(tmp_path / "both.png"), "--group-plot", str(tmp_path / "group.png"), forbid=True)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "both.png").stat().st_size > 0 and "0.9500" in result.stdout
+    assert "0.9500" in result.stdout and "group a: 2 runs" in result.stdout  # same settings: a group
+    assert (tmp_path / "both.png").stat().st_size > 0 and (tmp_path / "group.png").stat().st_size > 0
 
 
 def library_modules():

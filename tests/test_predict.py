@@ -102,7 +102,7 @@ def test_bad_input_is_one_clear_error(trained, args, message):
 def test_an_onnx_file_on_a_gpu_is_a_usage_error(trained):
     folder, _ = trained
     result = predict(str(folder / "export.onnx"), "x.png", "--num-gpus", "1")
-    assert result.returncode == 2 and "argument --num-gpus: an ONNX file runs in ONNX Runtime's CPU" in result.stderr
+    assert result.returncode == 2 and "argument --num-gpus: an ONNX file runs in the CPU build of ONNX Runtime" in result.stderr
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,3 +215,10 @@ def test_an_export_of_a_format_this_code_cannot_read_is_refused_with_one_line(tr
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip() == ("error: %s is an export of format 2; this code reads format 1: use the "
                                      "version of this project that wrote it" % (tmp_path / "export-meta.json"))
+
+
+def test_a_batch_size_of_0_is_a_usage_error_in_plain_words(trained):
+    folder, _ = trained
+    result = predict(str(folder / "export"), "x.png", "--batch-size", "0")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "argument --batch-size: expected a whole number of 1 or more, got '0'" in result.stderr
