@@ -23,8 +23,8 @@ def contexts(num_gpus=0, gpus=None, available=None):
         except mx.base.MXNetError as e:  # a CUDA build without a working driver
             raise ValueError("%s: MXNet cannot use CUDA here (%s)" % (flag, e)) from None
     if max(ids) >= available:
-        build = "" if available else (" (a CPU-only MXNet build or no NVIDIA GPU: see the README "
-                                      "for mxnet-cu112)")
+        build = "" if available else (" (a CPU-only MXNet build or no NVIDIA GPU: see "
+                                      "docs/setup-and-gpus.md for mxnet-cu112)")
         if gpus:
             raise ValueError("%s asks for GPU %d, but MXNet sees %d%s%s"
                              % (flag, max(ids), available, " (ids 0-%d)" % (available - 1) if available else "",
