@@ -3,6 +3,7 @@
     train        train_cifar10.py: train, evaluate, report, save, export
     predict      predict.py: classify images or a test set with a trained model
     pack_images  pack_images.py: pack an image folder into RecordIO files
+    export_model export_model.py: the export of a checkpoint (population statistics on request)
 
 Each loads MXNet when imported, so only common.runtime.start imports them, once the process is
 ready (common/runtime.py).

@@ -5,9 +5,11 @@ predict.py's flags and output: with image or .bin files, one JSON line per image
 probability); with --data-dir, the test set of the model's classes is predicted, one label per
 line is written to --out and the accuracy is printed.
 
-The spec's network normalises with the statistics of the batch it is given, so a prediction
-depends on the other images in its batch: predict many images together (--batch-size, default
-128, as in training) for the accuracy measured in training.
+An export of the spec'd network normalises with the training set's population statistics and
+predicts each image on its own. Its batch-statistics form (a checkpoint, or an export made with
+--export-batch-statistics) normalises with the statistics of the batch it is given, so a
+prediction depends on the other images in its batch: predict many images together
+(--batch-size, default 128, as in training) for the accuracy measured in training.
 """
 import argparse
 import json
@@ -58,9 +60,20 @@ def predict_test_set(model, meta, args):
                       "batch_size": args.batch_size, "predictions": args.out}))
 
 
+def batch_warning(count, batch_size):
+    """The warning for a batch-statistics model asked about fewer images than a batch."""
+    return ("warning: this model normalises with the statistics of the batch it is given, so its "
+            "answers for these %d image(s) depend on which images are predicted together (batches "
+            "of %d reproduce training's evaluation); for answers that do not, export it with "
+            "population statistics: train_cifar10.py --export PATH, or export_model.py CHECKPOINT "
+            "PATH" % (count, batch_size))
+
+
 def predict_images(model, meta, args):
     """One JSON line per image: its class and probability."""
     images, names = read_images(args.inputs)
+    if meta["batch_statistics"] and len(images) < args.batch_size:
+        print(batch_warning(len(images), args.batch_size), file=sys.stderr, flush=True)
     probs = probabilities(model, saved_model.model_input(images, meta), args.batch_size)
     for name, p in zip(names, probs):
         label = int(p.argmax())

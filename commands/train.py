@@ -14,7 +14,7 @@ import time
 import models
 from commands.argtypes import non_negative_int, positive_int
 from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
-from training import checkpoint, config as run_config, distributed, saved_model, tracking
+from training import checkpoint, config as run_config, distributed, population, saved_model, tracking
 from training.config import RunConfig
 from training.devices import contexts, gpu_ids
 from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit
@@ -167,7 +167,13 @@ def add_checkpoint_args(parser):
                        help="with --finetune: train only the new output layer")
     group.add_argument("--export", default=None, metavar="PATH",
                        help="after training, write the network for deployment: PATH-symbol.json, "
-                            "PATH-0000.params, PATH-meta.json (classes, normalisation); see predict.py")
+                            "PATH-0000.params, PATH-meta.json (classes, normalisation), PATH.onnx; "
+                            "the spec'd network normalising with the training set's population "
+                            "statistics, so that it predicts each image on its own; see predict.py")
+    group.add_argument("--export-batch-statistics", action="store_true",
+                       help="with --export and the spec'd network: export it as the spec defines "
+                            "it, normalising with each batch's statistics (its predictions depend on "
+                            "the batch; for reproducing the spec's evaluation)")
 
 
 def add_output_args(parser):
@@ -284,6 +290,9 @@ def check_effect(args, given, parser):
         refuse("--" + comet_flags[0].replace("_", "-"), "Comet is off (--no-comet or COMET_DISABLE)")
     if args.no_comet_model and not args.export:
         refuse("--no-comet-model", "only an export (--export PATH) is logged to Comet as a model")
+    if args.export_batch_statistics and not (args.export and models.uses_batch_statistics(args.model)):
+        refuse("--export-batch-statistics", "it chooses how --export PATH writes the spec'd network "
+               "(the other networks normalise with their running statistics)")
 
 
 def open_devices(args, parser):
@@ -349,13 +358,34 @@ def resumed_message(config, record, experiment_key):
             % (config.model_prefix, record["epoch"], record["epoch"], config.epochs, record["epoch"], comet))
 
 
-def finish(config, state, dataset, run_log, status="finished", exported=None):
+def finish(config, state, dataset, run_log, status="finished", exported=None, results=None):
     """Reports the end of the run; exported: the export's files, logged to Comet as a model
-    unless --no-comet-model."""
+    unless --no-comet-model; results: values measured after training (population_form)."""
     model = (config.model, exported) if exported and not config.no_comet_model else None
     run_log.finish(confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
                                     config.batch_size, dataset.num_classes),
-                   dataset.class_names, str(state.net), status, model=model)
+                   dataset.class_names, str(state.net), status, model=model, results=results)
+
+
+def population_form(config, state, dataset):
+    """For the spec'd network: (its form that predicts each image on its own with the training
+    set's population statistics, which are kept with the last checkpoint; the test accuracy with
+    batch and with population statistics). (None, {}) for the other networks."""
+    if not models.uses_batch_statistics(config.model):
+        return None, {}
+    ctx = state.ctx[0]
+    statistics, seconds = population.measure(state.net, dataset.train_x, config.batch_size, ctx,
+                                             show_progress=not config.quiet)
+    if config.model_prefix:
+        checkpoint.add_population_statistics(config.model_prefix, state.epoch, statistics)
+    deployed = population.deployment_network(state.net, statistics, dataset.num_classes, ctx)
+    results = population.accuracies(state.net, deployed, dataset.test_x, dataset.test_y, state.ctx,
+                                    config.batch_size)
+    say(config, "population statistics: one pass over %d training images in %.1f s; test accuracy "
+        "%.4f with them, %.4f with batch statistics (batches of %d)"
+        % (dataset.train_x.shape[0], seconds, results["test_acc_population_statistics"],
+           results["test_acc_batch_statistics"], config.batch_size))
+    return deployed, results
 
 
 def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
@@ -378,6 +408,18 @@ def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
                                                              change=" and a lower --lr")),
           file=sys.stderr)
     return EXIT_DIVERGED
+
+
+def after_training(config, state, dataset, run_log, meta):
+    """The end of a run that trained to the end: the population form and the test accuracy both
+    ways (the spec'd network), the export, the report."""
+    deployed, results = population_form(config, state, dataset)
+    exported = None
+    if config.export:
+        net = state.net if config.export_batch_statistics or deployed is None else deployed
+        sample = dataset.test_x[:2].as_in_context(state.ctx[0])
+        exported = export(config, net, sample, dict(meta, **results))
+    finish(config, state, dataset, run_log, exported=exported, results=results)
 
 
 def export(config, net, sample, meta):
@@ -473,7 +515,5 @@ def main(argv=None):
     except TrainingDiverged as e:
         return stop_early(config, state, dataset, run_log, saver, worker, diverged=e)
     if worker.chief:
-        exported = (export(config, state.net, dataset.test_x[:2].as_in_context(ctx[0]), meta)
-                    if config.export else None)
-        finish(config, state, dataset, run_log, exported=exported)
+        after_training(config, state, dataset, run_log, meta)
     return 0

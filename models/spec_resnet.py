@@ -17,6 +17,12 @@
   BatchNorm2d(affine=False, track_running_stats=False)). Predictions therefore depend on what
   else is in the batch.
 
+For deployment the same weights can normalise with population statistics instead
+(`SpecResNet(population_statistics=True)`): each BatchNorm uses a stored per-channel mean and
+variance of its input over the training set (training/population.py measures them), so every
+image is predicted on its own. That form is not the spec's network: training and the spec's
+evaluation always use the batch statistics.
+
 On CPUs, MXNet's oneDNN build can compute BatchNorm and the ReLU after it as one
 fused operator (same numbers, about 20% less time per training step, see
 docs/results-and-speed.md); that operator has no GPU implementation, so it is a switch
@@ -50,15 +56,17 @@ def _conv(channels, kernel, in_channels):
                      in_channels=in_channels, weight_initializer=FAN_IN_UNIFORM)
 
 
-def _batch_stat_norm(channels):
-    """BatchNorm that normalises with the current batch only.
+def _norm(channels, population_statistics):
+    """BatchNorm without learnable shift or scale (center/scale off).
 
-    center/scale off: no learnable shift or scale. momentum=1.0 keeps the moving statistics at
-    their initial 0/1 forever, so no statistic of any data (training or test) is ever stored.
-    Batch statistics are used because SpecResNet runs every forward pass in train mode.
+    The spec's form normalises with the current batch only: SpecResNet runs every forward pass
+    in train mode, and momentum=1.0 keeps the moving statistics where they are, so training
+    never stores a statistic of any data in them. population_statistics: normalise with the
+    moving statistics instead, always (use_global_stats), which then hold the training set's
+    population statistics (training/population.py).
     """
     return nn.BatchNorm(center=False, scale=False, epsilon=BN_EPSILON, momentum=1.0,
-                        in_channels=channels)
+                        use_global_stats=population_statistics, in_channels=channels)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -67,11 +75,11 @@ def _batch_stat_norm(channels):
 class ConvBlock(nn.HybridBlock):
     """y = ReLU(BN(Conv3x3(x))): the spec's Block without skip."""
 
-    def __init__(self, channels, in_channels, **kwargs):
+    def __init__(self, channels, in_channels, population_statistics=False, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
             self.conv = _conv(channels, 3, in_channels)
-            self.bn = _batch_stat_norm(channels)
+            self.bn = _norm(channels, population_statistics)
 
     def hybrid_forward(self, F, x):
         y = self.bn(self.conv(x))
@@ -83,10 +91,10 @@ class ConvBlock(nn.HybridBlock):
 class ResidualBlock(nn.HybridBlock):
     """ConvBlock(x) + Conv1x1(x): the spec's Block with skip, added after the ReLU."""
 
-    def __init__(self, channels, in_channels, **kwargs):
+    def __init__(self, channels, in_channels, population_statistics=False, **kwargs):
         super().__init__(**kwargs)
         with self.name_scope():
-            self.body = ConvBlock(channels, in_channels)
+            self.body = ConvBlock(channels, in_channels, population_statistics)
             self.skip = _conv(channels, 1, in_channels)
 
     def hybrid_forward(self, F, x):
@@ -111,16 +119,23 @@ class Scale(nn.HybridBlock):
 # The network
 
 class SpecResNet(nn.HybridBlock):
-    """The spec'd network. Children: `features` (image -> 128 values) and `output` (-> logits)."""
+    """The spec'd network. Children: `features` (image -> 128 values) and `output` (-> logits).
+
+    population_statistics: the deployment form, whose BatchNorms use the stored statistics
+    (module docstring); the parameters are the same in both forms.
+    """
 
     def __init__(self, num_classes=10, widths=WIDTHS, alpha=LOGIT_SCALE, fuse_bn_relu=False,
-                 **kwargs):
+                 population_statistics=False, **kwargs):
         super().__init__(**kwargs)
+        self.population_statistics = population_statistics
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
-            self.features.add(ConvBlock(widths[0], in_channels=3))
+            self.features.add(ConvBlock(widths[0], in_channels=3,
+                                        population_statistics=population_statistics))
             for cin, cout, pool in zip(widths[:-1], widths[1:], POOL_AFTER):
-                self.features.add(ResidualBlock(cout, in_channels=cin))
+                self.features.add(ResidualBlock(cout, in_channels=cin,
+                                                population_statistics=population_statistics))
                 if pool:
                     self.features.add(nn.MaxPool2D(pool_size=2, strides=2))
             self.features.add(nn.GlobalMaxPool2D())
@@ -131,6 +146,11 @@ class SpecResNet(nn.HybridBlock):
             self.output.add(Scale(alpha))
         self.fuse_bn_relu(fuse_bn_relu)
 
+    def batch_norms(self):
+        """The BatchNorm blocks, from the input on."""
+        blocks = [block.body if isinstance(block, ResidualBlock) else block for block in self.features]
+        return [block.bn for block in blocks if isinstance(block, ConvBlock)]
+
     def fuse_bn_relu(self, enabled):
         """Computes each BatchNorm + ReLU as one operator (oneDNN CPU builds only) or as two.
 
@@ -138,16 +158,16 @@ class SpecResNet(nn.HybridBlock):
         at the next call.
         """
         self.fused_bn_relu = enabled
-        for block in self.features:
-            conv_block = block.body if isinstance(block, ResidualBlock) else block
-            if isinstance(conv_block, ConvBlock):
-                conv_block.bn.fuse_relu = enabled
+        for bn in self.batch_norms():
+            bn.fuse_relu = enabled
         self._clear_cached_op()
 
     def forward(self, x, *args):
-        # Batch statistics are part of the network's definition, so every call computes with them
+        if self.population_statistics:
+            return super().forward(x, *args)
+        # Batch statistics are part of the spec'd network, so every call computes with them
         # (MXNet's BatchNorm uses its moving statistics in predict mode). Without autograd.record()
-        # this changes nothing else: moving statistics are only touched in backward.
+        # this changes nothing else: the moving statistics stay put (momentum 1).
         with autograd.train_mode():
             return super().forward(x, *args)
 

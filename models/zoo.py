@@ -38,6 +38,12 @@ def canonical_name(name):
     return name
 
 
+def unprefixed(name):
+    """'specresnet3_convblock0_conv0_weight' -> 'convblock0_conv0_weight': the same parameter in
+    any instance of the network (Gluon's prefix counts the instances)."""
+    return name.split("_", 1)[1]
+
+
 def uses_batch_statistics(name):
     """True for the spec'd network, which normalises with each batch's statistics also in
     evaluation; the other networks use their running statistics outside training."""
@@ -49,11 +55,13 @@ def input_size(name):
     return CROP if name in INCEPTIONS else 32
 
 
-def build(name, num_classes, ctx=None):
+def build(name, num_classes, ctx=None, population_statistics=False):
     """An uninitialised network by its canonical name. ctx: where it will run (the spec'd
-    network fuses BatchNorm+ReLU on oneDNN CPUs)."""
+    network fuses BatchNorm+ReLU on oneDNN CPUs). population_statistics: the spec'd network's
+    deployment form (models.spec_resnet)."""
     if name == SPEC_RESNET:
-        return SpecResNet(num_classes, fuse_bn_relu=bool(ctx) and can_fuse_bn_relu(ctx))
+        return SpecResNet(num_classes, fuse_bn_relu=bool(ctx) and can_fuse_bn_relu(ctx),
+                          population_statistics=population_statistics)
     if name in INCEPTIONS:
         return INCEPTIONS[name](num_classes)
     from gluoncv import model_zoo

@@ -2,7 +2,8 @@
 
 Uses ../shared/data (real images, rebuilt into the official binary layout by its own script);
 skipped where that folder is absent, as on a user's machine. Takes about two minutes on 2 cores.
-The run's ONNX export is checked against it on all 2,000 test images.
+The run's export (the population-statistics form) is checked on all 2,000 test images: ONNX
+Runtime against MXNet, and one image at a time against the batch-statistics accuracy.
 """
 import json
 import os
@@ -27,7 +28,7 @@ def real_cifar10(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_onnx_file_agrees(real_cifar10, tmp_path):
+def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_export_predicts_each_image_alone(real_cifar10, tmp_path):
     result = run_cli("--data-dir", real_cifar10, "--classes", "0,1", "--quiet",
                      "--export", str(tmp_path / "spec"), timeout=1800)
     assert result.returncode == 0, result.stderr
@@ -35,7 +36,10 @@ def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_onnx_file_agre
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["epoch"] for line in lines] == [0, 1, 2, 3, 4]
     assert lines[-1]["test_acc"] > 0.95
-    # ONNX Runtime in batches of 128 on every test image: the trained network's predictions
+    meta = json.load(open(tmp_path / "spec-meta.json"))
+    print({k: v for k, v in meta.items() if k.startswith("test_acc")})
+    assert meta["batch_statistics"] is False and meta["test_acc_batch_statistics"] == lines[-1]["test_acc"]
+    # ONNX Runtime in batches of 128 on every test image: the exported network's predictions
     compared = subprocess.run([sys.executable, "-m", "tools.compare_runtimes", str(tmp_path / "spec"),
                                "--data-dir", real_cifar10, "--batch-size", "128"],
                               capture_output=True, text=True, timeout=600, cwd=REPO)
@@ -44,4 +48,15 @@ def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_onnx_file_agre
     report = json.loads(compared.stdout)
     assert report["test_images"] == 2000 and report["predictions_differing"] == 0
     assert report["max_logit_diff"] < 1e-4
-    assert report["onnx_test_acc"] == report["mxnet_test_acc"] == pytest.approx(lines[-1]["test_acc"])
+    population = meta["test_acc_population_statistics"]
+    assert report["onnx_test_acc"] == report["mxnet_test_acc"] == pytest.approx(population)
+    # The population form predicts each image on its own: one at a time as well as in batches,
+    # within 0.01 of the spec's batch-statistics accuracy at 128.
+    for batch_size in ("1", "7"):
+        alone = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), str(tmp_path / "spec"),
+                                "--data-dir", real_cifar10, "--batch-size", batch_size,
+                                "--out", str(tmp_path / "preds")], capture_output=True, text=True, timeout=600)
+        assert alone.returncode == 0, alone.stderr
+        print(alone.stdout)
+        assert json.loads(alone.stdout)["test_acc"] == pytest.approx(population)
+    assert abs(population - lines[-1]["test_acc"]) <= 0.01

@@ -29,9 +29,11 @@ def digest(path):
 
 
 def copy_checkpoint(src_prefix, dst_prefix, epoch):
+    """All files of PREFIX-NNNN (the last one also has the population statistics, .bnstats)."""
     os.makedirs(os.path.dirname(dst_prefix), exist_ok=True)
-    for ext in ("params", "states", "json"):
-        shutil.copy("%s-%04d.%s" % (src_prefix, epoch, ext), "%s-%04d.%s" % (dst_prefix, epoch, ext))
+    for ext in ("params", "states", "json", "bnstats"):
+        if os.path.exists("%s-%04d.%s" % (src_prefix, epoch, ext)):
+            shutil.copy("%s-%04d.%s" % (src_prefix, epoch, ext), "%s-%04d.%s" % (dst_prefix, epoch, ext))
 
 
 @pytest.fixture(scope="module")
@@ -178,8 +180,8 @@ def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, s
 def test_with_a_save_period_only_those_epochs_and_the_last_are_kept(data_dir, tmp_path):
     prefix = str(tmp_path / "m")
     train(data_dir, prefix, "--epochs", "5", "--save-period", "2")
-    assert sorted(os.listdir(tmp_path)) == sorted("m-%04d.%s" % (e, ext) for e in (2, 4, 5)
-                                                  for ext in ("params", "states", "json"))
+    assert sorted(os.listdir(tmp_path)) == sorted(["m-0005.bnstats"] + ["m-%04d.%s" % (e, ext) for e in (2, 4, 5)
+                                                                     for ext in ("params", "states", "json")])
 
 
 def test_an_interrupt_between_save_periods_still_saves_the_last_completed_epoch(data_dir, tmp_path):

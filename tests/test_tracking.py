@@ -74,6 +74,11 @@ def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(o
     others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
     assert others["Name"] == "offline-test"
     assert others["final_test_acc"] == printed[-1]["test_acc"] and others["final_lr"] == printed[-1]["lr"]
+    # The test accuracy both ways (test_population.py): the spec's batch statistics, as printed,
+    # and the population statistics the export normalises with.
+    status = json.load(open(os.path.join(run_dir, "status.json")))
+    assert others["final_test_acc_batch_statistics"] == printed[-1]["test_acc"]
+    assert others["final_test_acc_population_statistics"] == status["test_acc_population_statistics"]
     with zipfile.ZipFile(archive) as z:
         tags = json.loads(z.read("experiment.json"))["tags"]
     assert sorted(tags) == sorted(["spec-resnet", "cifar10", "classes-0-1", "cpu", "devices-1"])
@@ -241,8 +246,10 @@ def test_a_diverging_run_stops_saves_nothing_broken_and_says_so_everywhere(data_
     assert len(errors) == 1 and "the training loss became nan in epoch 2 (--lr 1000)" in errors[0]
     assert "learning rate is too high" in errors[0]
     assert "m-0002: resume with the same command and --load-epoch 2 and a lower --lr" in errors[0]
+    # The first stage's files as it left them: its last checkpoint with its population statistics.
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["m-0001.json", "m-0001.params", "m-0001.states",
-                                                    "m-0002.json", "m-0002.params", "m-0002.states"]
+                                                    "m-0002.bnstats", "m-0002.json", "m-0002.params",
+                                                    "m-0002.states"]
     assert not any(name.startswith("export") for name in os.listdir(tmp_path))
     status = json.load(open(os.path.join(run_dir, "status.json")))
     assert status["status"] == "failed" and "became nan in epoch 2" in status["reason"]

@@ -7,6 +7,7 @@
     state         TrainState: the network, its Trainer and what one epoch hands the next
     loop          train_one_epoch, evaluate, fit, the confusion matrix, the interval report
     checkpoint    checkpoints: what they hold, saving, checking, resuming
+    population    the spec'd network's population statistics and the form that uses them
     saved_model   a trained model on disk: the export (MXNet and ONNX), what a path names,
                   loading for prediction and fine-tuning
     tracking      where a run is reported: stdout, its run folder, Comet.ml

@@ -4,7 +4,10 @@ and loading a trained model for prediction or fine-tuning: saved_model.py.)
     PREFIX-0003.params   the network's parameters (net.save_parameters)
     PREFIX-0003.states   the Trainer's state: momentum, update count, schedule (trainer.save_states)
     PREFIX-0003.json     everything else needed to continue (epoch, shuffling RNG, classes,
-                         normalisation, config), the format of the files, and the size and md5 of the two above
+                         normalisation, config), the format of the files, and the size and md5
+                         of the others
+    PREFIX-0003.bnstats  the spec'd network's population statistics (training/population.py),
+                         added after training or on request (export_model.py)
 
 Every file is written under a temporary name and renamed when complete, the .json last: a
 checkpoint exists only once all three are in place, and a crash or kill mid-save leaves earlier
@@ -29,7 +32,11 @@ class CheckpointError(Exception):
 
 
 def paths(prefix, epoch):
-    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json")}
+    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json", "bnstats")}
+
+
+def _file_entry(path):
+    return {"name": os.path.basename(path), "bytes": os.path.getsize(path), "md5": md5(path)}
 
 
 def model_meta(dataset, settings):
@@ -64,9 +71,7 @@ def save(prefix, state, meta):
         state.trainer.save_states(tmp)
     record = dict(meta, format=FORMAT, epoch=state.epoch,
                   num_update=state.trainer.optimizer.num_update, rng=_rng_to_json(state.rng),
-                  files={ext: {"name": os.path.basename(files[ext]),
-                               "bytes": os.path.getsize(files[ext]), "md5": md5(files[ext])}
-                         for ext in ("params", "states")})
+                  files={ext: _file_entry(files[ext]) for ext in ("params", "states")})
     write_json(files["json"], record)
     return files["json"]
 
@@ -96,7 +101,7 @@ def read(prefix, epoch, remedy="resume from another epoch"):
     if written_format != FORMAT:
         raise CheckpointError("%s is a checkpoint of format %s; this code reads format %d: use the "
                               "version of this project that wrote it" % (files["json"], written_format, FORMAT))
-    for ext in ("params", "states"):
+    for ext in expected:  # params, states and, once added, bnstats
         path = files[ext]
         if not os.path.isfile(path):
             raise CheckpointError("%s is missing; %s" % (path, remedy))
@@ -105,6 +110,27 @@ def read(prefix, epoch, remedy="resume from another epoch"):
             raise CheckpointError("%s is damaged (%d bytes, expected %d, or its checksum differs); "
                                   "%s" % (path, size, expected[ext]["bytes"], remedy))
     return record
+
+
+def add_population_statistics(prefix, epoch, statistics):
+    """Keeps the population statistics {name: values} with checkpoint PREFIX-NNNN: its .bnstats
+    file, then its .json anew with that file's size and md5 (a crash in between leaves the
+    checkpoint as it was)."""
+    files = paths(prefix, epoch)
+    with open(files["json"]) as f:
+        record = json.load(f)
+    with atomic_write(files["bnstats"]) as tmp:
+        mx.nd.save(tmp, {name: mx.nd.array(values) for name, values in statistics.items()})
+    record["files"]["bnstats"] = _file_entry(files["bnstats"])
+    write_json(files["json"], record)
+
+
+def population_statistics(prefix, record):
+    """The population statistics kept with the checkpoint whose record `read` gave, or None."""
+    if "bnstats" not in record["files"]:
+        return None
+    return {name: values.asnumpy() for name, values in
+            mx.nd.load(paths(prefix, record["epoch"])["bnstats"]).items()}
 
 
 def read_matching(prefix, epoch, model, class_names):
@@ -174,7 +200,7 @@ class Saver:
         source, target = paths(self.pending_prefix, self.pending), paths(self.prefix, self.pending)
         with open(source["json"]) as f:
             record = json.load(f)
-        for ext in ("params", "states"):
+        for ext in record["files"]:
             os.replace(source[ext], target[ext])
             record["files"][ext]["name"] = os.path.basename(target[ext])
         write_json(target["json"], record)

@@ -54,6 +54,7 @@ class RunConfig:
     finetune: str = None
     freeze_features: bool = False
     export: str = None
+    export_batch_statistics: bool = False  # export the spec'd network as trained, not its population form
     # output and tracking
     log_interval: int = None  # batches
     quiet: bool = False

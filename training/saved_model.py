@@ -30,7 +30,7 @@ from mxnet import autograd, gluon
 
 import models
 from common.files import atomic_write, write_json
-from data import LAYOUTS, DataError, network_input, open_source, test_set
+from data import LAYOUTS, DataError, network_input, open_source, prepare, test_set
 
 from . import checkpoint
 
@@ -54,8 +54,10 @@ class OnnxError(ModelError):
 def export(net, path, meta, sample):
     """Writes PATH-symbol.json, PATH-0000.params (net.export), PATH-meta.json and PATH.onnx.
 
-    meta: what checkpoint.model_meta gives (classes, normalisation, settings). The graph is
-    traced on `sample` (a batch on the net's context) without the CPU-only fused BatchNorm+ReLU
+    meta: what checkpoint.model_meta gives (classes, normalisation, settings), and the test
+    accuracies measured (population.accuracies). net: the trained network, or for the spec'd
+    network its population form (population.deployment_network); the meta's batch_statistics
+    says which. The graph is traced on `sample` (a batch on the net's context) without the CPU-only fused BatchNorm+ReLU
     operator, so that an export made on a CPU also runs on a GPU build. Returns (the files
     written, None or why no ONNX file was written): a network or an installation that ONNX
     cannot serve still gets its MXNet export.
@@ -71,7 +73,8 @@ def export(net, path, meta, sample):
     finally:
         if fused:
             net.fuse_bn_relu(True)
-    batch_statistics = models.uses_batch_statistics(meta["model"])
+    batch_statistics = (models.uses_batch_statistics(meta["model"])
+                        and not getattr(net, "population_statistics", False))
     record = dict(meta, format=FORMAT, batch_statistics=batch_statistics,
                   symbol=os.path.basename(path) + "-symbol.json",
                   params=os.path.basename(path) + "-0000.params")
@@ -288,49 +291,72 @@ def model_input(images, meta):
                          np.array(meta["std"], dtype=np.float32), meta.get("input_size", 32))
 
 
-def model_test_set(meta, data_dir):
-    """(network input, labels) of the test set of the model's classes in data_dir, built as
-    training built it (data.test_set: the same order, so the same batches and batch statistics)."""
+def _model_data(meta, data_dir, progress=False):
+    """(DataSource, class indices) of the data a model was trained on (its settings in the meta),
+    from data_dir where given, else from where it was trained."""
     config = meta.get("config") or {}
     dataset = config.get("dataset", "cifar10")
+    source = open_source(dataset if dataset in LAYOUTS else "cifar10", data_dir or config.get("data_dir"),
+                         coarse_labels=config.get("coarse_labels", False),
+                         image_folder=config.get("image_folder"), rec_prefix=config.get("rec_prefix"),
+                         progress=progress)
+    missing = sorted(set(meta["class_names"]) - set(source.class_names))
+    if missing:
+        raise DataError("this model's classes %s are not among those of %s" % (", ".join(missing), source.name))
+    return source, [source.class_names.index(name) for name in meta["class_names"]]
+
+
+def model_test_set(meta, data_dir):
+    """(network input, labels) of the test set of the model's classes in the CIFAR folder
+    data_dir, built as training built it (data.test_set: the same order, so the same batches and
+    batch statistics)."""
+    dataset = (meta.get("config") or {}).get("dataset", "cifar10")
     if dataset not in LAYOUTS:
         raise DataError("this model was trained on %s, not CIFAR-10 or CIFAR-100: --data-dir "
                         "predicts their test sets; give image files instead" % dataset)
-    source = open_source(dataset, data_dir, coarse_labels=config.get("coarse_labels", False),
-                         progress=False)
-    if not set(meta["class_names"]) <= set(source.class_names):
-        raise DataError("this model's classes (%s) are not among those of %s in %s"
-                        % (", ".join(meta["class_names"]), LAYOUTS[dataset].title, data_dir))
-    classes = [source.class_names.index(name) for name in meta["class_names"]]
+    source, classes = _model_data(meta, data_dir)
     _, _, test_x, test_y = source.load()
     return test_set(test_x, test_y, classes, np.array(meta["mean"], dtype=np.float32),
                     np.array(meta["std"], dtype=np.float32), meta.get("input_size", 32))
 
 
+def model_dataset(meta, data_dir=None, progress=True):
+    """The data.Dataset a model was trained on, prepared as training prepared it (its training
+    images for population statistics, its test set for accuracies). Raises DataError when the
+    data found is not that data (its normalisation statistics differ)."""
+    source, classes = _model_data(meta, data_dir, progress)
+    dataset = prepare(*source.load(), classes=classes, class_names=source.class_names,
+                      input_size=meta.get("input_size", 32))
+    if not (np.allclose(dataset.mean, meta["mean"], atol=1e-6) and np.allclose(dataset.std, meta["std"], atol=1e-6)):
+        raise DataError("the %s data found%s is not what this model was trained on (its per-channel "
+                        "mean and std differ): give its folder with --data-dir"
+                        % (source.name, " in %s" % data_dir if data_dir else ""))
+    return dataset
+
+
 # ----------------------------------------------------------------------------------------------
 # Loading for fine-tuning
-
-def _unprefixed(name):
-    """'specresnet3_convblock0_conv0_weight' -> 'convblock0_conv0_weight': the same layer in any
-    instance of the network (the prefix counts instances)."""
-    return name.split("_", 1)[1]
-
 
 def load_features(path, net):
     """Copies the `features` weights of a checkpoint (PREFIX-NNNN) or export (PATH, or its
     PATH.onnx: the MXNet weights beside it) into net. The output layer is left as initialised:
-    fine-tuning gives it the new number of classes."""
+    fine-tuning gives it the new number of classes. The spec'd network (its batch-statistics form,
+    which trains) keeps its BatchNorms' moving statistics as they are: an export's population
+    statistics belong to the data it was trained on."""
     found = identify(path)
     if found.kind == "checkpoint":
         record = checkpoint.read(found.prefix, found.epoch, "fine-tune from another checkpoint or an export")
         source = models.build(record["model"], record["num_classes"])
         source.load_parameters(checkpoint.paths(found.prefix, found.epoch)["params"])
-        saved = {_unprefixed(p.name): p.data() for p in source.collect_params().values()}
+        saved = {models.unprefixed(p.name): p.data() for p in source.collect_params().values()}
     else:
-        saved = {_unprefixed(k.split(":", 1)[1]): v
+        saved = {models.unprefixed(k.split(":", 1)[1]): v
                  for k, v in mx.nd.load(found.prefix + "-0000.params").items()}
+    keeps_moving_statistics = getattr(net, "population_statistics", None) is False
     for param in net.features.collect_params().values():
-        key = _unprefixed(param.name)
+        key = models.unprefixed(param.name)
+        if keeps_moving_statistics and key.endswith(("running_mean", "running_var")):
+            continue
         if key not in saved or saved[key].shape != param.shape:
             raise ModelError("--finetune %s: it has no %s of shape %s; it is not this network"
                              % (path, key, param.shape))

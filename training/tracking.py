@@ -54,7 +54,7 @@ COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
 # Settings that differ between any two runs, and so are not "changed" by a resume.
 PER_RUN_SETTINGS = {"run_name", "output_dir", "load_epoch", "omp_num_threads", "export",
-                    "no_comet_model", "log_interval"}
+                    "export_batch_statistics", "no_comet_model", "log_interval"}
 
 
 def comet_disabled(no_comet_flag):
@@ -267,11 +267,13 @@ class RunLog:
             self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS},
                             step=step, epoch=record["epoch"])
 
-    def finish(self, confusion, class_names, model_summary, status="finished", model=None):
+    def finish(self, confusion, class_names, model_summary, status="finished", model=None, results=None):
         """The end of a run: confusion matrix (numbers and picture), model summary, final metrics
         and pictures, then Comet's end. status: 'finished', or 'interrupted' for a run stopped by
-        the user. model: (name, files) of an export to log to Comet as a model."""
-        self._write_status(status)
+        the user. model: (name, files) of an export to log to Comet as a model. results: values
+        measured after training (the test accuracy with population statistics), kept in
+        status.json and as Comet's final_* values."""
+        self._write_status(status, results=results)
         with open(os.path.join(self.run_dir, "confusion_matrix.json"), "w") as f:
             json.dump({"labels": class_names, "matrix": confusion}, f)
         confusion_png = plots.draw_confusion(confusion, class_names,
@@ -291,7 +293,7 @@ class RunLog:
             for path in files:
                 self.comet.call("log_model", name, path, file_name=os.path.basename(path))
         if self.history:
-            final = {k: self.history[-1][k] for k in EPOCH_METRICS}
+            final = dict({k: self.history[-1][k] for k in EPOCH_METRICS}, **(results or {}))
             self.comet.call("log_others", {"final_" + k: v for k, v in final.items()})
         self.comet.call("log_other", "status", status)
         self._end_comet()
@@ -306,9 +308,10 @@ class RunLog:
         self.comet.call("log_others", {"status": "failed", "failure": reason})
         self._end_comet()
 
-    def _write_status(self, status, reason=None):
+    def _write_status(self, status, reason=None, results=None):
         with open(os.path.join(self.run_dir, "status.json"), "w") as f:
-            json.dump({"status": status, "reason": reason, "epochs_logged": len(self.history)}, f)
+            json.dump(dict({"status": status, "reason": reason, "epochs_logged": len(self.history)},
+                           **(results or {})), f)
 
     def _end_comet(self):
         archives = self.comet.end()

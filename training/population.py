@@ -1,0 +1,79 @@
+"""Population statistics of the spec'd network, for the form of it that predicts every image on
+its own (models.SpecResNet(population_statistics=True)).
+
+The statistics of a BatchNorm are the per-channel mean and biased variance of its input over the
+training set, measured in one deterministic pass: the training images in their stored order, in
+batches of the training batch size, every BatchNorm normalising with the batch's own statistics
+as in training (so each one measures the inputs training gave it); nothing is recorded and no
+weight changes. Each is the average of the batch means and of the batch variances, every batch
+weighted by its images, as torch.optim.swa_utils.update_bn estimates them.
+
+They are kept as {parameter name without the instance prefix: values} for the BatchNorms'
+running_mean and running_var, the parameters the population form normalises with.
+"""
+import time
+
+import mxnet as mx
+
+import models
+from common.progress import progress_bar
+from data import batches
+from models import unprefixed
+
+from .loop import evaluate
+
+
+def measure(net, x, batch_size, ctx, show_progress=False):
+    """(statistics, seconds): the population statistics of the spec'd network `net` (its
+    batch-statistics form, as trained) over the images x (an NDArray), computed on ctx."""
+    start = time.time()
+    sums, hooks = {}, []
+
+    def add(block, inputs):
+        data = inputs[0]
+        mean = data.mean(axis=(0, 2, 3))
+        var = ((data - mean.reshape((1, -1, 1, 1))) ** 2).mean(axis=(0, 2, 3))
+        n = data.shape[0]
+        before = sums.get(block, (0, 0))
+        sums[block] = (before[0] + mean * n, before[1] + var * n)  # NDArrays: no wait per batch
+
+    net.hybridize(active=False)  # hooks see the blocks' inputs only when they run one by one
+    for bn in net.batch_norms():
+        hooks.append(bn.register_forward_pre_hook(add))
+    try:
+        with progress_bar(x.shape[0], "population statistics", show_progress, unit="img",
+                          leave=False) as bar:
+            for data, _ in batches(x, x, batch_size):
+                net(data.as_in_context(ctx))
+                bar.update(data.shape[0])
+            statistics = {}
+            for bn, (mean_sum, var_sum) in sums.items():
+                statistics[unprefixed(bn.running_mean.name)] = (mean_sum / x.shape[0]).asnumpy()
+                statistics[unprefixed(bn.running_var.name)] = (var_sum / x.shape[0]).asnumpy()
+    finally:
+        for hook in hooks:
+            hook.detach()
+        net.hybridize(static_alloc=True, static_shape=True)
+    return statistics, time.time() - start
+
+
+def deployment_network(net, statistics, num_classes, ctx):
+    """The population form of the trained spec'd network `net`: the same weights, its
+    BatchNorms normalising with `statistics`; hybridized, on ctx."""
+    deployed = models.build(models.SPEC_RESNET, num_classes, population_statistics=True)
+    deployed.initialize(ctx=ctx)
+    values = {unprefixed(p.name): p.data(ctx) for p in net.collect_params().values()}
+    values.update({name: mx.nd.array(v, ctx=ctx) for name, v in statistics.items()})
+    for param in deployed.collect_params().values():
+        param.set_data(values[unprefixed(param.name)])
+    deployed.hybridize(static_alloc=True, static_shape=True)
+    return deployed
+
+
+def accuracies(net, deployed, x, y, ctx, batch_size):
+    """The test accuracy of the trained network with batch statistics (in batches of batch_size,
+    split over ctx as in training) and of its population form `deployed` (on ctx[0], where batches
+    change nothing), under the names exports, status.json and Comet keep them by."""
+    return {"test_acc_batch_statistics": evaluate(net, x, y, ctx, batch_size)["test_acc"],
+            "test_acc_batch_statistics_batch_size": batch_size,
+            "test_acc_population_statistics": evaluate(deployed, x, y, ctx[:1], batch_size)["test_acc"]}
