@@ -19,7 +19,6 @@ import numpy as np
 import models
 from common.progress import progress_bar
 from data import batches
-from models import unprefixed
 
 from .loop import evaluate
 
@@ -50,8 +49,8 @@ def measure(net, x, batch_size, ctx, show_progress=False):
                 bar.update(data.shape[0])
             statistics = {}
             for bn, (mean_sum, var_sum) in sums.items():
-                statistics[unprefixed(bn.running_mean.name)] = (mean_sum / x.shape[0]).astype(np.float32)
-                statistics[unprefixed(bn.running_var.name)] = (var_sum / x.shape[0]).astype(np.float32)
+                for param, total in ((bn.running_mean, mean_sum), (bn.running_var, var_sum)):
+                    statistics[models.unprefixed(param.name)] = (total / x.shape[0]).astype(np.float32)
     finally:
         for hook in hooks:
             hook.detach()
@@ -64,10 +63,10 @@ def deployment_network(net, statistics, num_classes, ctx):
     BatchNorms normalising with `statistics`; hybridized, on ctx."""
     deployed = models.build(models.SPEC_RESNET, num_classes, population_statistics=True)
     deployed.initialize(ctx=ctx)
-    values = {unprefixed(p.name): p.data(ctx) for p in net.collect_params().values()}
+    values = {models.unprefixed(p.name): p.data(ctx) for p in net.collect_params().values()}
     values.update({name: mx.nd.array(v, ctx=ctx) for name, v in statistics.items()})
     for param in deployed.collect_params().values():
-        param.set_data(values[unprefixed(param.name)])
+        param.set_data(values[models.unprefixed(param.name)])
     deployed.hybridize(static_alloc=True, static_shape=True)
     return deployed
 
