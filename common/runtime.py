@@ -115,7 +115,7 @@ def import_mxnet():
         sys.exit("error: MXNet is not installed for this Python (%s): %s" % (e, SETUP))
     except OSError as e:  # a library libmxnet.so links is missing
         sys.exit("error: MXNet could not load its library (%s). mxnet-cu112 needs the CUDA 11 runtime "
-                 "libraries and an NVIDIA driver (docs/gpu.md); on a machine without a GPU install "
+                 "libraries and an NVIDIA driver (docs/setup-and-gpus.md); on a machine without a GPU install "
                  "mxnet==1.9.1 instead (the CPU set: CIFAR_MXNET_BUILD=cpu ./train.sh)." % e)
 
 
@@ -126,7 +126,7 @@ def report():
     from . import cuda
 
     lines = ["Python %s: %s" % (sys.version.split()[0], python_problem() or "supported"),
-             "numpy: %s" % (numpy_problem() or _installed("numpy"))]
+             "numpy: %s" % (numpy_problem() or installed_version("numpy"))]
     use_all_cores()
     lines.append("OMP_NUM_THREADS=%s" % os.environ["OMP_NUM_THREADS"])
     lines += cuda.report()
@@ -143,7 +143,8 @@ def report():
     return lines
 
 
-def _installed(distribution):
+def installed_version(distribution):
+    """The installed version of a distribution (e.g. 'gluoncv'), or 'not installed'."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

@@ -9,11 +9,10 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata
-
 import mxnet as mx
 import numpy as np
 
+from common.runtime import installed_version
 from data import parse_classes
 
 
@@ -84,13 +83,6 @@ def resolve(flags, source, chief=True):
     return RunConfig(**settings)
 
 
-def _version(distribution):
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def recorded_settings(config, dataset, ctx, worker, source_name):
     """Every effective setting of the run, and what it ran on (never any secret), as JSON values:
     the run folder's config.json, Comet's parameters, and the `config` of checkpoints and exports."""
@@ -108,8 +100,8 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
         "global_batch_size": config.batch_size * worker.workers_per_update,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "mean": dataset.mean.tolist(), "std": dataset.std.tolist(),
-        "version_mxnet": mx.__version__, "version_gluoncv": _version("gluoncv"),
-        "version_numpy": np.__version__, "version_comet_ml": _version("comet_ml"),
+        "version_mxnet": mx.__version__, "version_gluoncv": installed_version("gluoncv"),
+        "version_numpy": np.__version__, "version_comet_ml": installed_version("comet_ml"),
         "version_python": platform.python_version(), "host_cpu": platform.machine(),
     })
     return values
