@@ -1,15 +1,13 @@
 """The data: CIFAR-10 and CIFAR-100 download and validation (cifar.py), your own image folders
 and RecordIO files (images.py), the choice among them (sources.py), normalisation, the test set
 and batching (pipeline.py)."""
-from .cifar import (CIFAR10_CLASSES, LAYOUTS, DataError, class_names, default_data_dir,
-                    extracted_folder, load, load_cifar10, parse_classes, read_records)
-from .images import list_folder, load_image_folder, load_records, pack_records, read_image, record_classes
-from .pipeline import (Dataset, augment, batches, network_input, num_batches, prepare, select_classes,
-                       test_set)
+from .cifar import (CIFAR10_CLASSES, LAYOUTS, DataError, class_names, default_data_dir, load_cifar10,
+                    parse_classes, read_records)
+from .images import list_folder, load_image_folder, load_records, pack_records, read_image
+from .pipeline import Dataset, augment, batches, network_input, num_batches, prepare, test_set
 from .sources import DataSource, open_source
 
-__all__ = ["CIFAR10_CLASSES", "LAYOUTS", "DataError", "class_names", "default_data_dir",
-           "extracted_folder", "load", "load_cifar10", "parse_classes", "read_records", "list_folder",
-           "load_image_folder", "load_records", "pack_records", "read_image", "record_classes",
-           "Dataset", "augment", "batches", "network_input", "num_batches", "prepare",
-           "select_classes", "test_set", "DataSource", "open_source"]
+__all__ = ["CIFAR10_CLASSES", "LAYOUTS", "DataError", "class_names", "default_data_dir", "load_cifar10",
+           "parse_classes", "read_records", "list_folder", "load_image_folder", "load_records",
+           "pack_records", "read_image", "Dataset", "augment", "batches", "network_input",
+           "num_batches", "prepare", "test_set", "DataSource", "open_source"]
