@@ -1,6 +1,7 @@
-"""Argument types the commands share: argparse checks each value as it reads it, and a bad one
-is a usage error in plain words (argparse would otherwise print the type function's name)."""
+"""What the commands share: argument types whose errors are plain words (argparse would
+otherwise print the type function's name), and their messages on stderr."""
 import argparse
+import sys
 
 
 def _whole_number(text, least):
@@ -19,3 +20,16 @@ def positive_int(text):
 
 def non_negative_int(text):
     return _whole_number(text, 0)
+
+
+def say(settings, message):
+    """A message on stderr unless settings (the run's config, or parsed flags) say --quiet."""
+    if not settings.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def report_export(settings, written, no_onnx):
+    """What saved_model.export returned: the files written, and why there is no ONNX file."""
+    say(settings, "exported to %s" % ", ".join(written))
+    if no_onnx:
+        print("warning: no ONNX file (%s); the MXNet export is written" % no_onnx, file=sys.stderr)

@@ -12,8 +12,10 @@ import sys
 import mxnet as mx
 
 import models
+from commands.cli import report_export, say
 from data import DataError
 from training import checkpoint, population, saved_model
+from training.loop import evaluate
 
 REMEDY = "export another checkpoint"
 CHECKPOINT_ONLY = ("format", "epoch", "num_update", "rng", "files")  # what an export's meta leaves out
@@ -35,11 +37,6 @@ def build_parser():
     return parser
 
 
-def say(args, message):
-    if not args.quiet:
-        print(message, file=sys.stderr, flush=True)
-
-
 def population_form(args, net, record, prefix, ctx):
     """(the population form of the checkpoint's spec'd network, the test accuracy both ways)."""
     dataset = saved_model.model_dataset(record, args.data_dir, progress=not args.quiet)
@@ -51,8 +48,10 @@ def population_form(args, net, record, prefix, ctx):
         say(args, "population statistics: one pass over %d training images in %.1f s, kept with "
             "%s-%04d" % (dataset.train_x.shape[0], seconds, prefix, record["epoch"]))
     deployed = population.deployment_network(net, statistics, record["num_classes"], ctx)
-    return deployed, population.accuracies(net, deployed, dataset.test_x, dataset.test_y, [ctx],
-                                           record["config"]["batch_size"])
+    batch_size = record["config"]["batch_size"]
+    spec_accuracy = evaluate(net, dataset.test_x, dataset.test_y, [ctx], batch_size)["test_acc"]
+    return deployed, population.accuracies(deployed, dataset.test_x, dataset.test_y, ctx, batch_size,
+                                           spec_accuracy)
 
 
 def main(argv=None):
@@ -68,9 +67,7 @@ def main(argv=None):
         if args.batch_statistics and not spec:
             parser.error("--batch-statistics would have no effect: %s normalises with its running "
                          "statistics" % record["model"])
-        net = models.build(record["model"], record["num_classes"], [ctx])
-        net.load_parameters(checkpoint.paths(found.prefix, found.epoch)["params"], ctx=ctx)
-        net.hybridize(static_alloc=True, static_shape=True)
+        net = saved_model.checkpoint_network(found.prefix, record, ctx)
         meta = {k: v for k, v in record.items() if k not in CHECKPOINT_ONLY}
         if spec and not args.batch_statistics:
             net, results = population_form(args, net, record, found.prefix, ctx)
@@ -81,7 +78,5 @@ def main(argv=None):
     except (checkpoint.CheckpointError, saved_model.ModelError, DataError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1
-    say(args, "exported to %s" % ", ".join(written))
-    if no_onnx:
-        print("warning: no ONNX file (%s); the MXNet export is written" % no_onnx, file=sys.stderr)
+    report_export(args, written, no_onnx)
     return 0

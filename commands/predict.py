@@ -19,7 +19,7 @@ import sys
 import mxnet as mx
 import numpy as np
 
-from commands.argtypes import non_negative_int, positive_int
+from commands.cli import non_negative_int, positive_int
 from data import DataError, read_image, read_records
 from training import checkpoint, saved_model
 

@@ -12,7 +12,7 @@ import sys
 import time
 
 import models
-from commands.argtypes import non_negative_int, positive_int
+from commands.cli import non_negative_int, positive_int, report_export, say
 from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
 from training import checkpoint, config as run_config, distributed, population, saved_model, tracking
 from training.config import RunConfig
@@ -316,11 +316,6 @@ def resolve_run(args, parser, worker):
 # ----------------------------------------------------------------------------------------------
 # Wiring
 
-def say(config, message):
-    if not config.quiet:
-        print(message, file=sys.stderr, flush=True)
-
-
 def load_dataset(config, source, worker):
     dataset = prepare(*source.load(), classes=config.classes, class_names=source.class_names,
                       input_size=models.input_size(config.model))
@@ -367,10 +362,11 @@ def finish(config, state, dataset, run_log, status="finished", exported=None, re
                    dataset.class_names, str(state.net), status, model=model, results=results)
 
 
-def population_form(config, state, dataset):
+def population_form(config, state, dataset, test_acc):
     """For the spec'd network: (its form that predicts each image on its own with the training
     set's population statistics, which are kept with the last checkpoint; the test accuracy with
-    batch and with population statistics). (None, {}) for the other networks."""
+    batch statistics, test_acc of the last evaluation, and with population statistics). (None, {})
+    for the other networks."""
     if not models.uses_batch_statistics(config.model):
         return None, {}
     ctx = state.ctx[0]
@@ -379,8 +375,8 @@ def population_form(config, state, dataset):
     if config.model_prefix:
         checkpoint.add_population_statistics(config.model_prefix, state.epoch, statistics)
     deployed = population.deployment_network(state.net, statistics, dataset.num_classes, ctx)
-    results = population.accuracies(state.net, deployed, dataset.test_x, dataset.test_y, state.ctx,
-                                    config.batch_size)
+    results = population.accuracies(deployed, dataset.test_x, dataset.test_y, ctx, config.batch_size,
+                                    test_acc)
     say(config, "population statistics: one pass over %d training images in %.1f s; test accuracy "
         "%.4f with them, %.4f with batch statistics (batches of %d)"
         % (dataset.train_x.shape[0], seconds, results["test_acc_population_statistics"],
@@ -410,10 +406,10 @@ def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
     return EXIT_DIVERGED
 
 
-def after_training(config, state, dataset, run_log, meta):
-    """The end of a run that trained to the end: the population form and the test accuracy both
-    ways (the spec'd network), the export, the report."""
-    deployed, results = population_form(config, state, dataset)
+def after_training(config, state, dataset, run_log, meta, test_acc):
+    """The end of a run that trained to the end (its last evaluation: test_acc): the population
+    form and the test accuracy both ways (the spec'd network), the export, the report."""
+    deployed, results = population_form(config, state, dataset, test_acc)
     exported = None
     if config.export:
         net = state.net if config.export_batch_statistics or deployed is None else deployed
@@ -425,9 +421,7 @@ def after_training(config, state, dataset, run_log, meta):
 def export(config, net, sample, meta):
     """Writes the export; returns its files."""
     written, no_onnx = saved_model.export(net, config.export, meta, sample)
-    say(config, "exported to %s" % ", ".join(written))
-    if no_onnx:
-        print("warning: no ONNX file (%s); the MXNet export is written" % no_onnx, file=sys.stderr)
+    report_export(config, written, no_onnx)
     return written
 
 
@@ -508,12 +502,12 @@ def main(argv=None):
         say(config, resumed_message(config, resume_from, run_log.experiment_key))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
     try:
-        fit(state, dataset, config.epochs, config.batch_size, run_log, saver, show_progress=not config.quiet,
+        last = fit(state, dataset, config.epochs, config.batch_size, run_log, saver, show_progress=not config.quiet,
             interval_report=IntervalReport(config.log_interval) if config.log_interval and worker.chief else None)
     except KeyboardInterrupt:
         return stop_early(config, state, dataset, run_log, saver, worker)
     except TrainingDiverged as e:
         return stop_early(config, state, dataset, run_log, saver, worker, diverged=e)
     if worker.chief:
-        after_training(config, state, dataset, run_log, meta)
+        after_training(config, state, dataset, run_log, meta, last["test_acc"])
     return 0

@@ -138,7 +138,8 @@ class TrainingDiverged(Exception):
 
 
 def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, interval_report=None):
-    """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch.
+    """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch;
+    returns the last epoch's record (its JSON line).
 
     Raises TrainingDiverged after an epoch whose training loss is not finite, before anything of
     it is logged or saved (the loss is the value the epoch reads anyway: no extra device sync).
@@ -152,11 +153,12 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
         if not math.isfinite(train["train_loss"]):
             raise TrainingDiverged(state.epoch - 1, train["train_loss"])
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
+        record = epoch_record(state.epoch - 1, train, test, start)
         with interrupts_held():  # an epoch is reported and saved together, or neither
-            run_log.log_epoch(epoch_record(state.epoch - 1, train, test, start),
-                              step=state.trainer.optimizer.num_update)
+            run_log.log_epoch(record, step=state.trainer.optimizer.num_update)
             if saver is not None:
                 saver.after_epoch(state, last=state.epoch == epochs)
+    return record
 
 
 @contextlib.contextmanager

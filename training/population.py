@@ -71,10 +71,10 @@ def deployment_network(net, statistics, num_classes, ctx):
     return deployed
 
 
-def accuracies(net, deployed, x, y, ctx, batch_size):
-    """The test accuracy of the trained network with batch statistics (in batches of batch_size,
-    split over ctx as in training) and of its population form `deployed` (on ctx[0], where batches
-    change nothing), under the names exports, status.json and Comet keep them by."""
-    return {"test_acc_batch_statistics": evaluate(net, x, y, ctx, batch_size)["test_acc"],
+def accuracies(deployed, x, y, ctx, batch_size, batch_statistics_accuracy):
+    """The test accuracy both ways, under the names exports, status.json and Comet keep them by:
+    the trained network's with batch statistics (as measured in batches of batch_size) and that of
+    its population form `deployed` on (x, y), measured here on ctx (batches change nothing)."""
+    return {"test_acc_batch_statistics": batch_statistics_accuracy,
             "test_acc_batch_statistics_batch_size": batch_size,
-            "test_acc_population_statistics": evaluate(deployed, x, y, ctx[:1], batch_size)["test_acc"]}
+            "test_acc_population_statistics": evaluate(deployed, x, y, [ctx], batch_size)["test_acc"]}

@@ -57,10 +57,10 @@ def export(net, path, meta, sample):
     meta: what checkpoint.model_meta gives (classes, normalisation, settings), and the test
     accuracies measured (population.accuracies). net: the trained network, or for the spec'd
     network its population form (population.deployment_network); the meta's batch_statistics
-    says which. The graph is traced on `sample` (a batch on the net's context) without the CPU-only fused BatchNorm+ReLU
-    operator, so that an export made on a CPU also runs on a GPU build. Returns (the files
-    written, None or why no ONNX file was written): a network or an installation that ONNX
-    cannot serve still gets its MXNet export.
+    says which. The graph is traced on `sample` (a batch on the net's context) without the
+    CPU-only fused BatchNorm+ReLU operator, so that an export made on a CPU also runs on a GPU
+    build. Returns (the files written, None or why no ONNX file was written): a network or an
+    installation that ONNX cannot serve still gets its MXNet export.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -278,10 +278,16 @@ def load(path, ctx=None, remedy="predict with another checkpoint or an export"):
             net = gluon.nn.SymbolBlock.imports(path + "-symbol.json", ["data"], path + "-0000.params",
                                                ctx=ctx)
         return MXNetNet(net, ctx, meta["batch_statistics"]), meta
-    net = models.build(meta["model"], meta["num_classes"], [ctx])
-    net.load_parameters(checkpoint.paths(found.prefix, found.epoch)["params"], ctx=ctx)
+    return MXNetNet(checkpoint_network(found.prefix, meta, ctx), ctx, meta["batch_statistics"]), meta
+
+
+def checkpoint_network(prefix, record, ctx):
+    """The network of the checkpoint whose record checkpoint.read gave, with its parameters,
+    hybridized, on ctx."""
+    net = models.build(record["model"], record["num_classes"], [ctx])
+    net.load_parameters(checkpoint.paths(prefix, record["epoch"])["params"], ctx=ctx)
     net.hybridize(static_alloc=True, static_shape=True)
-    return MXNetNet(net, ctx, meta["batch_statistics"]), meta
+    return net
 
 
 def model_input(images, meta):
@@ -346,8 +352,7 @@ def load_features(path, net):
     found = identify(path)
     if found.kind == "checkpoint":
         record = checkpoint.read(found.prefix, found.epoch, "fine-tune from another checkpoint or an export")
-        source = models.build(record["model"], record["num_classes"])
-        source.load_parameters(checkpoint.paths(found.prefix, found.epoch)["params"])
+        source = checkpoint_network(found.prefix, record, mx.cpu())
         saved = {models.unprefixed(p.name): p.data() for p in source.collect_params().values()}
     else:
         saved = {models.unprefixed(k.split(":", 1)[1]): v
