@@ -77,12 +77,16 @@ class ConvBlock(nn.HybridBlock):
 
     def __init__(self, channels, in_channels, population_statistics=False, **kwargs):
         super().__init__(**kwargs)
+        self.taps = None  # a list that receives the BatchNorm's input (SpecResNet.tap_batch_norm_inputs)
         with self.name_scope():
             self.conv = _conv(channels, 3, in_channels)
             self.bn = _norm(channels, population_statistics)
 
     def hybrid_forward(self, F, x):
-        y = self.bn(self.conv(x))
+        z = self.conv(x)
+        if self.taps is not None:
+            self.taps.append(z)
+        y = self.bn(z)
         # Activation (not F.relu): oneDNN runs it in its own memory layout; F.relu forced two
         # layout conversions of the activations per call (docs/results-and-speed.md).
         return y if self.bn.fuse_relu else F.Activation(y, act_type="relu")
@@ -129,6 +133,7 @@ class SpecResNet(nn.HybridBlock):
                  population_statistics=False, **kwargs):
         super().__init__(**kwargs)
         self.population_statistics = population_statistics
+        self._taps = None
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
             self.features.add(ConvBlock(widths[0], in_channels=3,
@@ -146,10 +151,13 @@ class SpecResNet(nn.HybridBlock):
             self.output.add(Scale(alpha))
         self.fuse_bn_relu(fuse_bn_relu)
 
+    def _conv_blocks(self):
+        blocks = [block.body if isinstance(block, ResidualBlock) else block for block in self.features]
+        return [block for block in blocks if isinstance(block, ConvBlock)]
+
     def batch_norms(self):
         """The BatchNorm blocks, from the input on."""
-        blocks = [block.body if isinstance(block, ResidualBlock) else block for block in self.features]
-        return [block.bn for block in blocks if isinstance(block, ConvBlock)]
+        return [block.bn for block in self._conv_blocks()]
 
     def fuse_bn_relu(self, enabled):
         """Computes each BatchNorm + ReLU as one operator (oneDNN CPU builds only) or as two.
@@ -171,5 +179,17 @@ class SpecResNet(nn.HybridBlock):
         with autograd.train_mode():
             return super().forward(x, *args)
 
+    def tap_batch_norm_inputs(self, enabled):
+        """While enabled, a call returns [logits, the input of each BatchNorm (batch_norms()
+        order)], hybridized as every call is: what training/population.py measures."""
+        self._taps = [] if enabled else None
+        for bn_block in self._conv_blocks():
+            bn_block.taps = self._taps
+        self._clear_cached_op()
+
     def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+        if self._taps is None:
+            return self.output(self.features(x))
+        del self._taps[:]  # filled again by the ConvBlocks, with symbols when a graph is built
+        logits = self.output(self.features(x))
+        return [logits] + self._taps

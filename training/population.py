@@ -27,35 +27,35 @@ def measure(net, x, batch_size, ctx, show_progress=False):
     """(statistics, seconds): the population statistics of the spec'd network `net` (its
     batch-statistics form, as trained) over the images x (an NDArray), computed on ctx."""
     start = time.time()
-    sums, hooks = {}, []
-
-    def add(block, inputs):
-        # In numpy: MXNet's CPU reductions over three axes take 3-5 times as long as copying the
-        # batch out and reducing it there (pairwise sums, 3e-7 relative); batches add in float64.
-        data = inputs[0].asnumpy()
-        n = data.shape[0]
-        before = sums.get(block, (0, 0))
-        sums[block] = (before[0] + n * data.mean(axis=(0, 2, 3)).astype(np.float64),
-                       before[1] + n * data.var(axis=(0, 2, 3)).astype(np.float64))
-
-    net.hybridize(active=False)  # hooks see the blocks' inputs only when they run one by one
-    for bn in net.batch_norms():
-        hooks.append(bn.register_forward_pre_hook(add))
+    batch_norms = net.batch_norms()
+    sums = {bn: (0, 0) for bn in batch_norms}
+    net.tap_batch_norm_inputs(True)  # the hybridized graph hands out what each BatchNorm receives
     try:
         with progress_bar(x.shape[0], "population statistics", show_progress, unit="img",
                           leave=False) as bar:
             for data, _ in batches(x, x, batch_size):
-                net(data.as_in_context(ctx))
+                _, *inputs = net(data.as_in_context(ctx))
+                for bn, values in zip(batch_norms, inputs):
+                    sums[bn] = _add_batch(sums[bn], values)
                 bar.update(data.shape[0])
-            statistics = {}
-            for bn, (mean_sum, var_sum) in sums.items():
-                for param, total in ((bn.running_mean, mean_sum), (bn.running_var, var_sum)):
-                    statistics[models.unprefixed(param.name)] = (total / x.shape[0]).astype(np.float32)
     finally:
-        for hook in hooks:
-            hook.detach()
-        net.hybridize(static_alloc=True, static_shape=True)
+        net.tap_batch_norm_inputs(False)
+    statistics = {}
+    for bn, (mean_sum, var_sum) in sums.items():
+        for param, total in ((bn.running_mean, mean_sum), (bn.running_var, var_sum)):
+            statistics[models.unprefixed(param.name)] = (total / x.shape[0]).astype(np.float32)
     return statistics, time.time() - start
+
+
+def _add_batch(sums, values):
+    """sums of (images x mean, images x biased variance) per channel, plus one batch's values.
+    In numpy: MXNet's CPU reductions over three axes take 3-5 times as long as copying the batch
+    out and reducing it there (pairwise sums, 3e-7 relative); batches add in float64. Under --amp
+    a BatchNorm may receive float16 or bfloat16 (numpy has no bfloat16)."""
+    data = values.astype("float32", copy=False).asnumpy()
+    n = data.shape[0]
+    return (sums[0] + n * data.mean(axis=(0, 2, 3)).astype(np.float64),
+            sums[1] + n * data.var(axis=(0, 2, 3)).astype(np.float64))
 
 
 def deployment_network(net, statistics, num_classes, ctx):
