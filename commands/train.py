@@ -13,8 +13,9 @@ import time
 
 import models
 from commands.cli import non_negative_int, positive_int, report_export, say
+from common.cuda import GpuError
 from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
-from training import checkpoint, config as run_config, distributed, population, saved_model, tracking
+from training import checkpoint, config as run_config, distributed, population, precision, saved_model, tracking
 from training.config import RunConfig
 from training.devices import contexts, gpu_ids
 from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit
@@ -149,6 +150,13 @@ def add_device_args(parser):
                             "(on the GPUs), 'nccl' or 'local' (on the CPU), unused on one device; "
                             "dist_* for several worker processes started by launch.py, each "
                             "training on its shard of the data")
+    group.add_argument("--amp", action="store_true",
+                       help="automatic mixed precision (MXNet's AMP): convolutions and matrix "
+                            "products in float16 on GPUs (with dynamic loss scaling) or bfloat16 "
+                            "on CPUs with AVX512_BF16 or AMX; weights, checkpoints and exports "
+                            "stay float32")
+    group.add_argument("--amp-dtype", default=None, choices=precision.AMP_DTYPES,
+                       help="with --amp: the low precision; None: float16 on GPUs, bfloat16 on CPUs")
 
 
 def add_checkpoint_args(parser):
@@ -248,6 +256,10 @@ def check_flags(args, parser):
     if args.seeds and args.kv_store.startswith("dist"):
         parser.error("--seeds runs its seeds in turn on this machine; for a job under launch.py "
                      "launch one job per --seed")
+    try:
+        precision.choose(args.amp, args.amp_dtype, "gpu" if gpu_ids(args.num_gpus, args.gpus) else "cpu")
+    except ValueError as e:
+        parser.error(str(e))
     if args.kv_store == "dist_async" and args.model_prefix:
         parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
                      "cannot be saved: checkpoints (--model-prefix) need dist_sync")
@@ -283,6 +295,8 @@ def check_effect(args, given, parser):
         refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
                "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
                "(dist_sync under launch.py)")
+    if args.amp_dtype and not args.amp:
+        refuse("--amp-dtype", "it chooses the precision of --amp")
     if args.seeds and "seed" in given:
         parser.error("--seeds runs one run per seed; --seed sets the seed of one run: use one of them")
     comet_flags = sorted(given & {"comet_project", "comet_workspace", "no_comet_model"})
@@ -296,11 +310,14 @@ def check_effect(args, given, parser):
 
 
 def open_devices(args, parser):
-    """(contexts, Worker) of this process; a usage error if they cannot be had."""
+    """(contexts, Worker) of this process; a usage error if they cannot be had, an error (exit 1)
+    for a GPU this MXNet cannot run on."""
     try:
         return contexts(args.num_gpus, args.gpus), distributed.connect(args.kv_store, os.environ)
     except (ValueError, distributed.LaunchError) as e:
         parser.error(str(e))
+    except GpuError as e:
+        sys.exit("error: %s" % e)
 
 
 def resolve_run(args, parser, worker):
@@ -330,8 +347,9 @@ def open_outputs(config, dataset, ctx, worker, source, resume_from):
         return None, tracking.SilentLog(), None
     settings = run_config.recorded_settings(config, dataset, ctx, worker, source.name)
     run_log = tracking.open_run_log(config, settings, resumed=resume_from)
-    say(config, "training on %s%s: %d training / %d test images of %d classes (%s); run folder %s"
+    say(config, "training on %s%s%s: %d training / %d test images of %d classes (%s); run folder %s"
         % (", ".join(map(str, ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
+           " in %s mixed precision" % config.precision if config.amp else "",
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
     meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,

@@ -1,8 +1,9 @@
 """Networks for CIFAR, as Gluon HybridBlocks, and the factory that names them."""
 from .inception import InceptionBNSmall, RReLU, SubInceptionRReLU
 from .spec_resnet import ConvBlock, ResidualBlock, Scale, SpecResNet, can_fuse_bn_relu
-from .zoo import SPEC_RESNET, build, canonical_name, initialize, input_size, unprefixed, uses_batch_statistics
+from .zoo import (SPEC_RESNET, build, canonical_name, image_convolution_filters, initialize, input_size,
+                  unprefixed, uses_batch_statistics)
 
 __all__ = ["ConvBlock", "ResidualBlock", "Scale", "SpecResNet", "can_fuse_bn_relu",
            "InceptionBNSmall", "RReLU", "SubInceptionRReLU", "SPEC_RESNET", "build",
-           "canonical_name", "initialize", "input_size", "unprefixed", "uses_batch_statistics"]
+           "canonical_name", "image_convolution_filters", "initialize", "input_size", "unprefixed", "uses_batch_statistics"]

@@ -13,7 +13,7 @@ of its models is asked for (it is slow to import).
 import mxnet as mx
 
 from .inception import InceptionBNSmall, SubInceptionRReLU
-from .spec_resnet import SpecResNet, can_fuse_bn_relu
+from .spec_resnet import WIDTHS, SpecResNet, can_fuse_bn_relu
 
 SPEC_RESNET = "spec-resnet"
 ALIASES = {"spec": SPEC_RESNET}  # the short name --model has always taken
@@ -48,6 +48,13 @@ def uses_batch_statistics(name):
     """True for the spec'd network, which normalises with each batch's statistics also in
     evaluation; the other networks use their running statistics outside training."""
     return name == SPEC_RESNET
+
+
+def image_convolution_filters(name):
+    """The filters of the convolution that reads the image, where no other convolution of the
+    network has as many (the spec'd network's 16), else None: mixed precision keeps that one
+    convolution in float32 by its filter count (training/precision.py says why)."""
+    return WIDTHS[0] if name == SPEC_RESNET else None
 
 
 def input_size(name):

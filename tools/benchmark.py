@@ -1,14 +1,16 @@
 """Side-by-side speed benchmark: train_cifar10.py against a peer script, on the same machine and data.
 
     python -m tools.benchmark --data-dir DIR --peer ../shared/peers/torch_reference.py \\
-        --peer-python /path/to/torch/venv/bin/python --classes 0,1 --reps 3
+        --peer-python /path/to/torch/venv/bin/python --classes 0,1 --reps 3 [--amp]
     python -m tools.benchmark --data-dir DIR --breakdown      # where our time goes, no peer
 
-Both sides run as fresh processes, one after the other, alternating which goes first, `--reps`
-times each. Wall time is measured as our users feel it: from process start to the last epoch's
-JSON line on stdout. The table gives medians, the ratio ours/peer, and the floor: the network's
-multiply-adds at this machine's measured FP32 matrix-multiply rate. Peak memory is each
-process's maximum resident set size.
+The sides (ours in float32, with --amp ours in mixed precision too, and the peer) run as fresh
+processes, one after the other, each rep starting with the next side, `--reps` times each. Wall
+time is measured as our users feel it: from process start to the last epoch's JSON line on
+stdout (and to the process's exit, which adds the end of a run: the population statistics and
+the confusion matrix). The table gives medians, the ratios ours/peer and --amp/float32, and the
+floor: the network's multiply-adds at this machine's measured FP32 matrix-multiply rate. Peak
+memory is each process's maximum resident set size.
 
 DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
 `DATA_ROOT --classes 0,1|all --epochs N` and print one JSON line per epoch with test_acc.
@@ -51,19 +53,20 @@ def run_side(cmd, log_path):
             if isinstance(record, dict) and "test_acc" in record:
                 last, last_at = record, time.perf_counter() - start
         _, status, usage = os.wait4(proc.pid, 0)
+        ended = time.perf_counter() - start
         proc.returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
     if proc.returncode != 0 or last is None:
         with open(log_path) as log:
             tail = log.read()[-2000:]
         raise RuntimeError("%s exited with %d:\n%s" % (" ".join(cmd), proc.returncode, tail))
-    return {"wall": last_at, "train_time": last["time"], "test_acc": last["test_acc"],
+    return {"wall": last_at, "exit": ended, "train_time": last["time"], "test_acc": last["test_acc"],
             "epochs": last["epoch"] + 1, "rss_gb": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
 
 
-def ours_cmd(args, out_dir):
+def ours_cmd(args, out_dir, extra=()):
     return [sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", args.data_dir,
             "--classes", args.classes, "--epochs", str(args.epochs), "--no-comet", "--quiet",
-            "--output-dir", out_dir]
+            "--output-dir", out_dir, *extra]
 
 
 def peer_cmd(args):
@@ -71,17 +74,28 @@ def peer_cmd(args):
             "--epochs", str(args.epochs)]
 
 
+def sides(args):
+    """The sides to run: {name: cmd(out_dir)}."""
+    found = {"ours": lambda out: ours_cmd(args, out)}
+    if args.amp:
+        found["ours --amp"] = lambda out: ours_cmd(args, out, ["--amp"])
+    if args.peer:
+        found["peer"] = lambda out: peer_cmd(args)
+    return found
+
+
 def alternate(args, work_dir):
-    """{'ours': [run, ...], 'peer': [...]}: reps of each, alternating which side starts."""
-    runs = {"ours": [], "peer": []}
+    """{side: [run, ...]}: reps of each side, each rep starting with the next side."""
+    commands = sides(args)
+    names = list(commands)
+    runs = {name: [] for name in names}
     for rep in range(args.reps):
-        sides = ["ours", "peer"] if args.peer else ["ours"]
-        for side in (sides if rep % 2 == 0 else sides[::-1]):
-            cmd = (ours_cmd(args, os.path.join(work_dir, "ours-%d" % rep)) if side == "ours"
-                   else peer_cmd(args))
-            result = run_side(cmd, os.path.join(work_dir, "%s-%d.log" % (side, rep)))
-            runs[side].append(result)
-            print("rep %d %-4s %s" % (rep + 1, side, json.dumps({k: round(v, 4) for k, v in result.items()})),
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            label = "%s-%d" % (name.replace(" --", "-"), rep)
+            result = run_side(commands[name](os.path.join(work_dir, label)),
+                              os.path.join(work_dir, label + ".log"))
+            runs[name].append(result)
+            print("rep %d %-10s %s" % (rep + 1, name, json.dumps({k: round(v, 4) for k, v in result.items()})),
                   file=sys.stderr, flush=True)
     return runs
 
@@ -151,20 +165,25 @@ def _median(runs, key):
 
 
 def report(args, runs, flops, gemm_gflops):
-    rows = [("ours (MXNet)", runs["ours"])] + ([("peer", runs["peer"])] if runs["peer"] else [])
+    names = {"ours": "ours (MXNet, float32)", "ours --amp": "ours --amp (MXNet, mixed precision)",
+             "peer": "peer"}
     lines = ["classes %s, %d epochs, %d run(s) each, alternating; median (min-max)"
              % (args.classes, args.epochs, args.reps), "",
-             "| side | wall to last epoch s | training time s | test acc | peak RSS GB |",
-             "|---|---|---|---|---|"]
-    for name, side in rows:
-        cells = ["%.1f (%.1f-%.1f)" % _median(side, "wall"), "%.1f (%.1f-%.1f)" % _median(side, "train_time"),
-                 "%.4f (%.4f-%.4f)" % _median(side, "test_acc"), "%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
-        lines.append("| %s | %s |" % (name, " | ".join(cells)))
+             "| side | wall to last epoch s | wall to exit s | training time s | test acc | peak RSS GB |",
+             "|---|---|---|---|---|---|"]
+    for name, side in runs.items():
+        cells = ["%.1f (%.1f-%.1f)" % _median(side, key) for key in ("wall", "exit", "train_time")]
+        cells += ["%.4f (%.4f-%.4f)" % _median(side, "test_acc"), "%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
+        lines.append("| %s | %s |" % (names[name], " | ".join(cells)))
     ours_wall = _median(runs["ours"], "wall")[0]
     lines.append("")
-    if runs["peer"]:
+    if "peer" in runs:
         lines.append("ours / peer wall time: %.2f (target <= 0.60)"
                      % (ours_wall / _median(runs["peer"], "wall")[0]))
+    if "ours --amp" in runs:
+        lines.append("ours --amp / ours float32 wall time: %.2f to the last epoch (target <= 0.75), "
+                     "%.2f to exit" % tuple(_median(runs["ours --amp"], key)[0] / _median(runs["ours"], key)[0]
+                                            for key in ("wall", "exit")))
     lines.append("floor: %.2f TFLOP at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; "
                  "ours is %.2fx" % (flops / 1e12, gemm_gflops, flops / gemm_gflops / 1e9,
                                     ours_wall / (flops / gemm_gflops / 1e9)))
@@ -235,6 +254,8 @@ def build_parser():
     p.add_argument("--reps", type=int, default=3, help="runs of each side")
     p.add_argument("--peer", default=None, help="the peer script (none: ours only)")
     p.add_argument("--peer-python", default=sys.executable, help="the Python that runs the peer")
+    p.add_argument("--amp", action="store_true",
+                   help="also run ours with --amp (mixed precision: bfloat16 on a CPU with AVX512_BF16 or AMX)")
     p.add_argument("--breakdown", action="store_true", help="time the phases of our run instead")
     return p
 

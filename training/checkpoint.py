@@ -4,7 +4,7 @@ and loading a trained model for prediction or fine-tuning: saved_model.py.)
     PREFIX-0003.params   the network's parameters (net.save_parameters)
     PREFIX-0003.states   the Trainer's state: momentum, update count, schedule (trainer.save_states)
     PREFIX-0003.json     everything else needed to continue (epoch, shuffling RNG, classes,
-                         normalisation, config), the format of the files, and the size and md5
+                         normalisation, config, --amp's loss scale), the format of the files, and the size and md5
                          of the others
     PREFIX-0003.bnstats  the spec'd network's population statistics (training/population.py),
                          added after training or on request (export_model.py)
@@ -23,6 +23,8 @@ import mxnet as mx
 import numpy as np
 
 from common.files import atomic_write, md5, write_json
+
+from . import precision
 
 FORMAT = 1  # of PREFIX-NNNN.json; a checkpoint of another format is refused on load
 
@@ -71,6 +73,7 @@ def save(prefix, state, meta):
         state.trainer.save_states(tmp)
     record = dict(meta, format=FORMAT, epoch=state.epoch,
                   num_update=state.trainer.optimizer.num_update, rng=_rng_to_json(state.rng),
+                  loss_scale=precision.scaler_state(state.trainer),
                   files={ext: _file_entry(files[ext]) for ext in ("params", "states")})
     write_json(files["json"], record)
     return files["json"]
@@ -163,6 +166,7 @@ def restore(prefix, record, state):
     except (mx.base.MXNetError, AssertionError, ValueError) as e:
         raise CheckpointError("%s does not fit this network (%s)" % (files["params"], e)) from None
     state.trainer.load_states(files["states"])
+    precision.restore_scaler(state.trainer, record.get("loss_scale"))
     state.rng = _rng_from_json(record["rng"])
     state.epoch = record["epoch"]
 

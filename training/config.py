@@ -15,6 +15,8 @@ import numpy as np
 from common.runtime import installed_version
 from data import parse_classes
 
+from . import precision
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -46,6 +48,8 @@ class RunConfig:
     num_gpus: int = 0  # GPUs 0..N-1
     gpus: tuple = None  # or these GPU ids (--gpus 0,2)
     kv_store: str = "device"
+    amp: bool = False  # mixed precision (training/precision.py)
+    amp_dtype: str = None  # None: float16 on GPUs, bfloat16 on CPUs
     # checkpoints
     model_prefix: str = None
     save_period: int = 1  # epochs
@@ -67,6 +71,7 @@ class RunConfig:
     # resolved from the data
     class_names: tuple = ()  # of the classes trained, in their order
     classes_tag: str = "all"  # 'all' or the indices joined by '-', in names and tags
+    precision: str = "float32"  # what the network computes in: float32, float16 or bfloat16 (--amp)
 
 
 def resolve(flags, source, chief=True):
@@ -74,12 +79,14 @@ def resolve(flags, source, chief=True):
     this process reports (rank 0); the others are quiet. Raises ValueError for --classes."""
     classes = parse_classes(flags.classes, source.class_names)
     tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
+    device_type = "gpu" if flags.num_gpus or flags.gpus else "cpu"
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
     given = {k: v for k, v in vars(flags).items() if k != "seeds"}  # each run of a seed group has one --seed
     settings = dict(given, classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
                     gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
-                    class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag)
+                    class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag,
+                    precision=precision.choose(flags.amp, flags.amp_dtype, device_type))
     return RunConfig(**settings)
 
 

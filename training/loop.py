@@ -20,6 +20,8 @@ from mxnet import autograd, gluon
 from common.progress import progress_bar
 from data import batches
 
+from . import precision
+
 PROGRESS_LAG = 2  # batches the progress bar trails the last one queued by (it shows finished work)
 
 
@@ -94,7 +96,7 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
         with autograd.record():
             outputs = [state.net(part) for part in xs]
             losses = [state.loss_fn(out, lab) for out, lab in zip(outputs, ys)]
-        autograd.backward(losses)
+            precision.backward(losses, state.trainer)  # recorded: under --amp it scales them first
         # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
         state.trainer.step(data.shape[0] * state.workers_per_update)
         _tally(totals, outputs, ys, losses)

@@ -14,7 +14,7 @@ from mxnet import gluon
 import models
 from data import augment, num_batches
 
-from . import checkpoint, distributed, saved_model
+from . import checkpoint, distributed, precision, saved_model
 from .schedules import make_schedule
 
 
@@ -72,8 +72,10 @@ def training_augmentation(config, dataset):
 
 
 def build_state(config, dataset, ctx, worker):
-    """Seeded, initialised, hybridized network and its Trainer, ready for epoch 0."""
+    """Seeded, initialised, hybridized network and its Trainer, ready for epoch 0 (under --amp,
+    the network is built after AMP is on, which its operators need)."""
     mx.random.seed(config.seed, ctx="all")
+    precision.enable(config.precision, models.image_convolution_filters(config.model))
     net = models.build(config.model, dataset.num_classes, ctx)
     models.initialize(net, config.model, ctx)
     if config.finetune:
@@ -85,6 +87,7 @@ def build_state(config, dataset, ctx, worker):
                            build_schedule(config, dataset.train_x.shape[0], ctx, worker),
                            kvstore=worker.kvstore, update_on_kvstore=worker.update_on_kvstore,
                            optimizer=config.optimizer, wd=config.wd)
+    precision.attach(trainer, config.precision)
     distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(config.seed),
                       workers_per_update=worker.workers_per_update, drop_last=worker.asynchronous,
