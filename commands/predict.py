@@ -16,12 +16,13 @@ import json
 import os
 import sys
 
-import mxnet as mx
 import numpy as np
 
 from commands.cli import non_negative_int, positive_int
+from common.cuda import GpuError
 from data import DataError, read_image, read_records
 from training import checkpoint, saved_model
+from training.devices import contexts
 
 
 def probabilities(model, images, batch_size):
@@ -107,7 +108,14 @@ def main(argv=None):
                      "(requirements-onnx.txt); give the MXNet export (without .onnx) to predict "
                      "on a GPU")
     try:
-        model, meta = saved_model.load(args.model, mx.gpu(0) if args.num_gpus else mx.cpu())
+        ctx = contexts(min(args.num_gpus, 1))[0]
+    except ValueError as e:
+        parser.error(str(e))
+    except GpuError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 1
+    try:
+        model, meta = saved_model.load(args.model, ctx)
         if args.data_dir:
             predict_test_set(model, meta, args)
         else:

@@ -96,15 +96,19 @@ def numpy_problem():
 
 
 def load_cuda_libraries():
-    """For MXNet's GPU build: loads the CUDA 11 libraries it links, or exits naming the missing one."""
+    """For MXNet's GPU build: loads the CUDA 11 libraries it links, or exits naming the missing
+    one; with the pinned cuDNN wheel, quiets MXNet's warning that it is not the cuDNN it was
+    compiled against."""
     from . import cuda
 
     if cuda.gpu_build() is None:
         return
     try:
-        cuda.preload()
+        loaded = cuda.preload()
     except cuda.CudaLibraryError as e:
         sys.exit("error: %s" % e)
+    if cuda.quiet_cudnn_check(loaded, installed_version("nvidia-cudnn-cu11")):
+        os.environ.setdefault("MXNET_CUDNN_LIB_CHECKING", "0")  # why: cuda.quiet_cudnn_check
 
 
 def import_mxnet():

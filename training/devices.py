@@ -1,6 +1,8 @@
 """The contexts this process computes on: the CPU, or GPUs chosen by count or by id."""
 import mxnet as mx
 
+from common import cuda
+
 
 def gpu_ids(num_gpus=0, gpus=None):
     """The GPU ids a run asks for: --gpus as given (e.g. 0,2), else 0..--num-gpus - 1."""
@@ -11,11 +13,13 @@ def contexts(num_gpus=0, gpus=None, available=None):
     """[mx.cpu()] when no GPU is asked for, else [mx.gpu(i) for each id asked for].
 
     available: how many GPUs there are (None: ask MXNet). Raises ValueError, naming the flag,
-    when an id does not exist.
+    when an id does not exist, and cuda.GpuError for a GPU this MXNet has no code for (asked of
+    the driver before MXNet touches a GPU).
     """
     ids = gpu_ids(num_gpus, gpus)
     if not ids:
         return [mx.cpu()]
+    cuda.preflight(ids)
     flag = "--gpus %s" % ",".join(map(str, ids)) if gpus else "--num-gpus %d" % num_gpus
     if available is None:
         try:
