@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO, run_cli
 from test_checkpoint import copy_checkpoint, digest
 from test_predict import predict
+from test_tracking import archive_messages, experiment_json
 from training import precision
 
 BF16_CPU = bool(precision.cpu_flags() & set(precision.BF16_CPU_FLAGS))
@@ -77,8 +78,8 @@ def test_amp_on_a_cpu_without_bfloat16_is_a_usage_error_naming_the_feature(data_
 # ----------------------------------------------------------------------------------------------
 # A bfloat16 run
 
-def train(data_dir, *args):
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--amp", *args)
+def train(data_dir, *args, env=None):
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--amp", *args, env=env)
     assert result.returncode == 0, result.stderr
     return result, [{k: v for k, v in json.loads(line).items() if k not in TIMING}
                     for line in result.stdout.splitlines()]
@@ -89,7 +90,8 @@ def amp_run(data_dir, tmp_path_factory):
     """3 bfloat16 epochs with a checkpoint after each and an export."""
     folder = tmp_path_factory.mktemp("amp")
     result, metrics = train(data_dir, "--epochs", "3", "--model-prefix", str(folder / "m"),
-                            "--export", str(folder / "export"), "--output-dir", str(folder / "run"))
+                            "--export", str(folder / "export"), "--output-dir", str(folder / "run"),
+                            env={"COMET_DISABLE": "", "COMET_API_KEY": "", "HOME": str(folder)})  # Comet offline
     return folder, result, metrics
 
 
@@ -100,6 +102,10 @@ def test_an_amp_run_on_this_cpu_trains_in_bfloat16_and_says_so(amp_run):
     assert [m["epoch"] for m in metrics] == [0, 1, 2] and metrics[-1]["test_acc"] > 0.9
     config = json.load(open(folder / "run" / "config.json"))
     assert config["precision"] == "bfloat16" and config["amp"] is True
+    archive, messages = archive_messages(str(folder / "run"))
+    params = {m["payload"]["param"]["paramName"]: m["payload"]["param"]["paramValue"]
+              for m in messages if m["type"] == "parameter_msg"}
+    assert params["precision"] == "bfloat16" and "bfloat16" in experiment_json(archive)["tags"]
     record = json.load(open(folder / "m-0003.json"))
     assert record["config"]["precision"] == "bfloat16"
     assert record["loss_scale"] == {"loss_scale": 1.0, "next_loss_scale": 1.0, "unskipped": 0}

@@ -54,6 +54,7 @@ def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(o
     assert params["lr"] == 0.1 and params["batch_size"] == 128 and params["epochs"] == 2
     assert params["seed"] == 42 and params["momentum"] == 0.9 and params["classes"] == "0,1"
     assert params["num_devices"] == 1 and params["kv_store"] == "device" and params["model"] == "spec-resnet"
+    assert params["precision"] == "float32" and params["amp"] is False
     assert params["comet_project"] == "cifar10-gluon"  # no flag, variable or config file said otherwise
     assert params["version_mxnet"] == "1.9.1" and params["version_numpy"] == "1.23.5"
     metrics = [m["payload"]["metric"] for m in messages if m["type"] == "metric_msg"
@@ -81,7 +82,7 @@ def test_offline_archive_holds_params_and_each_metric_of_each_epoch_as_printed(o
     assert others["final_test_acc_population_statistics"] == status["test_acc_population_statistics"]
     with zipfile.ZipFile(archive) as z:
         tags = json.loads(z.read("experiment.json"))["tags"]
-    assert sorted(tags) == sorted(["spec-resnet", "cifar10", "classes-0-1", "cpu", "devices-1"])
+    assert sorted(tags) == sorted(["spec-resnet", "cifar10", "classes-0-1", "cpu", "devices-1", "float32"])
 
 
 # What comet_ml would collect by itself: system metrics yes; code, git, console, host, command

@@ -82,7 +82,7 @@ def open_run_log(config, settings, resumed=None):
     if not comet_disabled(config.no_comet):
         params = {k: _as_comet_value(v) for k, v in settings.items()}
         tags = [settings["model"], settings["dataset"], "classes-" + settings["classes_tag"],
-                settings["device"], "devices-%d" % settings["num_devices"]]
+                settings["device"], "devices-%d" % settings["num_devices"], settings["precision"]]
         if config.run_group:
             tags.append("group-" + config.run_group)
         comet = CometRun.open(config.run_name, config.comet_project, config.comet_workspace,
