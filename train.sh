@@ -4,6 +4,7 @@
 #   ./train.sh --gpu-report      Python, numpy, the CUDA libraries found and MXNet's view of the GPUs
 . "$(dirname "$0")/tools/env.sh"
 ensure_env
+ensure_horovod
 if [ "${1:-}" = "--gpu-report" ]; then
   cd "$ROOT" && exec "$VENV/bin/python" -m tools.gpu_report
 fi

@@ -148,8 +148,9 @@ def add_device_args(parser):
     group.add_argument("--kv-store", default=DEFAULTS.kv_store, choices=distributed.KVSTORES,
                        help="how gradients are summed: over the GPUs of this machine 'device' "
                             "(on the GPUs), 'nccl' or 'local' (on the CPU), unused on one device; "
-                            "dist_* for several worker processes started by launch.py, each "
-                            "training on its shard of the data")
+                            "for several worker processes, each training on its shard of the "
+                            "data: dist_* (MXNet's parameter server, started by launch.py) or "
+                            "horovod (allreduce, started by horovodrun; one GPU per process)")
     group.add_argument("--amp", action="store_true",
                        help="automatic mixed precision (MXNet's AMP): convolutions and matrix "
                             "products in float16 on GPUs (with dynamic loss scaling) or bfloat16 "
@@ -253,9 +254,12 @@ def check_flags(args, parser):
         parser.error("--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them")
     if args.kv_store == "nccl" and not (args.num_gpus or args.gpus):
         parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
-    if args.seeds and args.kv_store.startswith("dist"):
-        parser.error("--seeds runs its seeds in turn on this machine; for a job under launch.py "
-                     "launch one job per --seed")
+    if args.seeds and distributed.several_processes(args.kv_store):
+        parser.error("--seeds runs its seeds in turn on this machine; for a job of several "
+                     "workers (launch.py, horovodrun) launch one job per --seed")
+    if args.kv_store == "horovod" and (args.gpus or args.num_gpus > 1):
+        parser.error("--kv-store horovod trains one GPU per process, the GPU of its local rank: "
+                     "start one process per GPU (horovodrun -np N ...) with --num-gpus 1")
     try:
         precision.choose(args.amp, args.amp_dtype, "gpu" if gpu_ids(args.num_gpus, args.gpus) else "cpu")
     except ValueError as e:
@@ -290,11 +294,11 @@ def check_effect(args, given, parser):
     if "augment" in given and models.input_size(args.model) < 32:
         refuse("--augment", "%s always trains on random %d-pixel crops with mirror"
                % (args.model, models.input_size(args.model)))
-    if "kv_store" in given and not args.kv_store.startswith("dist") and \
+    if "kv_store" in given and not distributed.several_processes(args.kv_store) and \
             len(gpu_ids(args.num_gpus, args.gpus)) <= 1:
         refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
                "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
-               "(dist_sync under launch.py)")
+               "(dist_sync under launch.py, horovod under horovodrun)")
     if args.amp_dtype and not args.amp:
         refuse("--amp-dtype", "it chooses the precision of --amp")
     if args.seeds and "seed" in given:
@@ -313,6 +317,9 @@ def open_devices(args, parser):
     """(contexts, Worker) of this process; a usage error if they cannot be had, an error (exit 1)
     for a GPU this MXNet cannot run on."""
     try:
+        if args.kv_store == "horovod" and args.num_gpus:  # one GPU per process: its local rank's
+            worker = distributed.connect(args.kv_store, os.environ)
+            return contexts(gpus=[worker.local_rank]), worker
         return contexts(args.num_gpus, args.gpus), distributed.connect(args.kv_store, os.environ)
     except (ValueError, distributed.LaunchError) as e:
         parser.error(str(e))
@@ -517,7 +524,8 @@ def main(argv=None):
     meta, run_log, saver = open_outputs(config, dataset, ctx, worker, source, resume_from)
     if resume_from is not None:
         resume(state, config.model_prefix, resume_from)
-        say(config, resumed_message(config, resume_from, run_log.experiment_key))
+        if worker.chief:  # the others have no run log to name
+            say(config, resumed_message(config, resume_from, run_log.experiment_key))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
     try:
         last = fit(state, dataset, config.epochs, config.batch_size, run_log, saver, show_progress=not config.quiet,

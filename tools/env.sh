@@ -4,6 +4,7 @@
 #   .venv-cpu   requirements-cpu.txt (mxnet) elsewhere
 # both with requirements-onnx.txt (ONNX export and ONNX Runtime) and requirements-test.txt.
 # CIFAR_MXNET_BUILD=cpu|gpu forces a set; PYTHON=/path/to/python3.11 chooses the Python.
+# CIFAR_HOROVOD=1 also builds Horovod into it (requirements-horovod.txt; once, about 4 minutes).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -54,4 +55,30 @@ ensure_env() {
   # --no-deps: see requirements-onnx.txt (onnxruntime's metadata asks for a numpy MXNet cannot run with)
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$ROOT/requirements-onnx.txt"
   echo "$stamp" > "$VENV/.requirements-stamp"  # last: an interrupted build is redone next time
+}
+
+# With CIFAR_HOROVOD=1: Horovod in the environment, built from source the first time.
+HOROVOD_VERSION=0.28.1
+ensure_horovod() {
+  [ "${CIFAR_HOROVOD:-0}" = 1 ] || return 0
+  local stamp
+  stamp=$({ cat "$VENV/.requirements-stamp" "$ROOT/requirements-horovod.txt"; echo "$HOROVOD_VERSION"; } \
+          | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$VENV/.horovod-stamp" 2>/dev/null)" = "$stamp" ]; then
+    return
+  fi
+  if ! command -v c++ >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1; then
+    echo "error: CIFAR_HOROVOD=1 builds Horovod $HOROVOD_VERSION from source, which needs a C++" \
+         "compiler and CMake (found: c++ $(command -v c++ || echo no), cmake $(command -v cmake || echo no)):" \
+         "install them (Debian/Ubuntu: apt-get install g++ cmake) and run again" >&2
+    exit 1
+  fi
+  echo "building Horovod $HOROVOD_VERSION into $VENV (MXNet, Gloo; once, about 4 minutes)" >&2
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-horovod.txt"
+  # The build must find the installed MXNet: no build isolation. Gloo instead of MPI.
+  HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITH_GLOO=1 \
+    HOROVOD_WITHOUT_MPI=1 MAKEFLAGS="-j$(nproc)" \
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+    "horovod==$HOROVOD_VERSION"
+  echo "$stamp" > "$VENV/.horovod-stamp"
 }

@@ -2,14 +2,18 @@
 shard.
 
 On one machine (kvstore local, device or nccl) there is one worker. With a dist_* kvstore the
-job is several worker processes started by launch.py, each with its own shard of the training
-data; rank 0 alone writes the run folder, checkpoints and Comet.
+job is several worker processes started by launch.py, on MXNet's parameter server; with
+`horovod`, several processes started by horovodrun, whose gradients Horovod's ring allreduce
+sums (hvd.DistributedTrainer; Gloo on CPUs, NCCL on GPUs), one device each. Either way each
+worker trains on its own shard of the training data, and rank 0 alone writes the run folder,
+checkpoints and Comet.
 
 Batch size per worker: every worker takes --batch-size images per update. With dist_sync and
 dist_device_sync the servers sum the gradients of all workers into one update of the global
 batch (batch size x workers), so every worker makes the same number of updates per epoch and
-keeps an identical copy of the parameters. With dist_async every worker's push is an update of
-its own batch: the servers apply num_workers times as many updates.
+keeps an identical copy of the parameters; Horovod's ranks do the same with the allreduced
+gradient. With dist_async every worker's push is an update of its own batch: the servers apply
+num_workers times as many updates.
 """
 from dataclasses import dataclass, replace
 
@@ -18,25 +22,34 @@ import numpy as np
 
 from data import DataError
 
-KVSTORES = ("local", "device", "nccl", "dist_sync", "dist_async", "dist_device_sync")
+KVSTORES = ("local", "device", "nccl", "dist_sync", "dist_async", "dist_device_sync", "horovod")
 SHARD_SEED = 1  # the fixed split of the training set into shards, the same in every worker
+HOROVOD_SETUP = ("build it into the project's environment with CIFAR_HOROVOD=1 ./train.sh ... "
+                 "(a C++ compiler and CMake needed; docs/several-machines.md)")
 
 
 class LaunchError(Exception):
-    """A dist_* kvstore asked for outside a job started by launch.py."""
+    """A kvstore asked for outside the job it needs (dist_*: launch.py; horovod: Horovod)."""
+
+
+def several_processes(kv_store):
+    """Whether the kvstore trains with several worker processes (a job of launch.py or horovodrun)."""
+    return kv_store.startswith("dist") or kv_store == "horovod"
 
 
 @dataclass
 class Worker:
     """This process in its job: how it sums gradients, its rank and how many workers there are."""
     kind: str  # one of KVSTORES
-    kvstore: object  # what gluon.Trainer gets: the name, or the dist kvstore created once
+    kvstore: object  # what gluon.Trainer gets: the name, the dist kvstore created once, or None
     rank: int = 0
     num_workers: int = 1
+    local_rank: int = 0  # among the workers of this machine (Horovod: the GPU it trains on)
+    horovod: object = None  # the module horovod.mxnet, in a Horovod job
 
     @property
     def distributed(self):
-        return self.kind.startswith("dist")
+        return several_processes(self.kind)
 
     @property
     def asynchronous(self):
@@ -59,13 +72,30 @@ class Worker:
         return 1 if self.asynchronous else self.num_workers
 
     @property
+    def step_batches(self):
+        """How many workers' batches trainer.step divides the summed gradient by, beyond what
+        the Trainer does itself: hvd.DistributedTrainer divides by the number of ranks on its
+        own; a dist_sync kvstore only sums."""
+        return 1 if self.horovod is not None else self.workers_per_update
+
+    @property
     def updates_per_step(self):
         """Server updates per step of one worker (the LR schedule counts server updates)."""
         return self.num_workers if self.asynchronous else 1
 
 
 def connect(kv_store, environ):
-    """The Worker of this process. A dist_* kvstore is created here; it needs launch.py's env."""
+    """The Worker of this process. A dist_* kvstore is created here; it needs launch.py's env.
+    horovod joins the job horovodrun started (alone, a job of one)."""
+    if kv_store == "horovod":
+        try:
+            import horovod.mxnet as hvd
+        except ImportError as e:
+            raise LaunchError("--kv-store horovod needs Horovod, which this environment does not "
+                              "have (%s): %s" % (e, HOROVOD_SETUP)) from None
+        hvd.init()
+        return Worker(kv_store, None, rank=hvd.rank(), num_workers=hvd.size(),
+                      local_rank=hvd.local_rank(), horovod=hvd)
     if not kv_store.startswith("dist"):
         return Worker(kv_store, kv_store)
     if "DMLC_ROLE" not in environ:
@@ -114,6 +144,12 @@ def start_trainer(trainer, net, sample, worker):
     updates in the worker (dist_sync): with updates on the servers (dist_async) every step pulls
     the weights anyway, and the servers' optimizer must first see the step's batch size.
     """
+    if worker.horovod is not None:
+        # Every rank starts from rank 0's weights (each initialised its own).
+        net(sample)  # completes deferred initialisation: every parameter has its data
+        worker.horovod.broadcast_parameters(net.collect_params(), root_rank=0)
+        mx.nd.waitall()
+        return
     if worker.update_on_kvstore is not False:
         return
     net(sample)  # completes deferred initialisation: every parameter has its data

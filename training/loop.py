@@ -98,7 +98,7 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
             losses = [state.loss_fn(out, lab) for out, lab in zip(outputs, ys)]
             precision.backward(losses, state.trainer)  # recorded: under --amp it scales them first
         # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
-        state.trainer.step(data.shape[0] * state.workers_per_update)
+        state.trainer.step(data.shape[0] * state.step_batches)
         _tally(totals, outputs, ys, losses)
         n += data.shape[0]
         if progress is not None:

@@ -26,14 +26,14 @@ class TrainState:
     ctx: list
     rng: np.random.RandomState  # shuffles the training set (and draws the augmentation)
     epoch: int = 0  # epochs completed
-    workers_per_update: int = 1  # workers whose batches one update averages (dist_sync: all)
+    step_batches: int = 1  # workers' batches trainer.step divides by (Worker.step_batches; dist_sync: all)
     drop_last: bool = False  # equal batches only (dist_async: the servers' scale is fixed)
     augment: object = None  # augment(batch, rng=...) -> batch, e.g. data.augment with mean and std
     loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
 
 
 def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstore=None,
-                 optimizer="sgd", wd=0.0):
+                 optimizer="sgd", wd=0.0, horovod=None):
     """The Trainer, with the LR schedule (an mx.lr_scheduler.LRScheduler; lr is its base rate).
     Defaults: the spec's plain SGD with momentum, no weight decay.
 
@@ -42,12 +42,15 @@ def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstor
     would update from its own gradient and the copies would silently drift apart. A dist kvstore
     is passed as the created object. update_on_kvstore=False keeps the optimizer in the worker
     (synchronous dist kvstores: the update, its state and schedule stay local and identical in
-    every worker, and checkpoints can save them); None lets MXNet choose.
+    every worker, and checkpoints can save them); None lets MXNet choose. horovod: the module
+    horovod.mxnet in a Horovod job, whose DistributedTrainer allreduces the gradients instead of a
+    kvstore (and averages them over the ranks).
     """
-    return gluon.Trainer(
-        net.collect_params(), optimizer,
-        {"learning_rate": lr, "momentum": momentum, "wd": wd, "lr_scheduler": schedule},
-        kvstore=kvstore, update_on_kvstore=update_on_kvstore)
+    settings = {"learning_rate": lr, "momentum": momentum, "wd": wd, "lr_scheduler": schedule}
+    if horovod is not None:
+        return horovod.DistributedTrainer(net.collect_params(), optimizer, settings)
+    return gluon.Trainer(net.collect_params(), optimizer, settings, kvstore=kvstore,
+                         update_on_kvstore=update_on_kvstore)
 
 
 def build_schedule(config, train_images, ctx, worker):
@@ -86,11 +89,11 @@ def build_state(config, dataset, ctx, worker):
     trainer = make_trainer(net, config.lr, config.momentum,
                            build_schedule(config, dataset.train_x.shape[0], ctx, worker),
                            kvstore=worker.kvstore, update_on_kvstore=worker.update_on_kvstore,
-                           optimizer=config.optimizer, wd=config.wd)
+                           optimizer=config.optimizer, wd=config.wd, horovod=worker.horovod)
     precision.attach(trainer, config.precision)
     distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(config.seed),
-                      workers_per_update=worker.workers_per_update, drop_last=worker.asynchronous,
+                      step_batches=worker.step_batches, drop_last=worker.asynchronous,
                       augment=training_augmentation(config, dataset))
 
 
