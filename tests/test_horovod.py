@@ -100,6 +100,8 @@ def test_train_cifar10_on_horovod_rank_0_alone_reports_and_writes(horovod_run):
     config = json.load(open(folder / "run" / "config.json"))
     assert config["kv_store"] == "horovod" and config["num_workers"] == 2
     assert config["global_batch_size"] == 32 and config["train_images"] == 200  # the shard
+    # The machine's cores shared by its ranks (horovodrun sets HOROVOD_LOCAL_SIZE)
+    assert config["omp_num_threads"] == str(max(len(os.sched_getaffinity(0)) // 2, 1))
     record = json.load(open(folder / "ckpt" / "m-0002.json"))
     assert record["num_update"] == 2 * 13  # ceil(200 / 16) updates per epoch in every rank
 
