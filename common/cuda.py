@@ -22,12 +22,13 @@ import sys
 from importlib import metadata
 
 GPU_BUILDS = ("mxnet-cu112",)  # the MXNet distributions that link CUDA 11
+CUDNN_PINNED = "8.9.6.50"  # requirements.txt's nvidia-cudnn-cu11 (MXNet 1.9.1 was built against 8.1)
 # (soname, what it is, the pip requirement that has it), dependencies before what needs them.
 LIBRARIES = (
     ("libcudart.so.11.0", "CUDA runtime 11", "nvidia-cuda-runtime-cu11"),
     ("libcublasLt.so.11", "cuBLASLt 11", "nvidia-cublas-cu11"),
     ("libcublas.so.11", "cuBLAS 11", "nvidia-cublas-cu11"),
-    ("libcudnn.so.8", "cuDNN 8", "nvidia-cudnn-cu11==8.9.6.50"),
+    ("libcudnn.so.8", "cuDNN 8", "nvidia-cudnn-cu11==" + CUDNN_PINNED),
     ("libcufft.so.10", "cuFFT 10", "nvidia-cufft-cu11"),
     ("libcurand.so.10", "cuRAND 10", "nvidia-curand-cu11"),
     ("libcusolver.so.11", "cuSOLVER 11", "nvidia-cusolver-cu11"),
@@ -45,7 +46,6 @@ ARCHITECTURE_GPUS = {  # what users know them as, for the messages and docs/setu
     (5, 0): "Maxwell: GTX 750, GTX 9xx, Tesla M40", (6, 0): "Pascal: P100, GTX 10xx, P40, P4",
     (7, 0): "Volta and Turing: V100, T4, RTX 20xx", (8, 0): "Ampere: A100, A30",
     (8, 6): "Ampere and Ada: A10, A40, RTX 30xx, L4, L40, RTX 40xx"}
-CUDNN_PINNED = "8.9.6.50"  # requirements.txt's nvidia-cudnn-cu11; MXNet 1.9.1 was built against cuDNN 8.1
 # Driver API attributes and results (cuda.h)
 _CU_COMPUTE_CAPABILITY_MAJOR, _CU_COMPUTE_CAPABILITY_MINOR = 75, 76
 _CUDA_ERROR_NO_DEVICE = 100

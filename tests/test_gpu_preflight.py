@@ -159,6 +159,8 @@ def test_the_gpu_report_lists_every_gpu_with_its_capability_and_whether_mxnet_ru
 
 
 def test_the_cudnn_warning_is_quieted_only_for_the_pinned_cudnn_wheel():
+    pins = [line.split("#")[0].strip() for line in open(os.path.join(REPO, "requirements.txt"))]
+    assert "nvidia-cudnn-cu11==" + cuda.CUDNN_PINNED in pins
     wheel = "/venv/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.8"
     loaded = [("libcudart.so.11.0", "/x/libcudart.so.11.0"), ("libcudnn.so.8", wheel)]
     assert cuda.quiet_cudnn_check(loaded, cuda.CUDNN_PINNED)

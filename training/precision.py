@@ -8,13 +8,14 @@
     scaler_state / restore_scaler         the loss scale, kept in checkpoints
 
 MXNet's AMP casts each operator's inputs by its lists: convolutions and matrix products run in
-the low precision, reductions, softmax and BatchNorm in float32, and the parameters (so the
-weights, the optimizer's state, checkpoints and exports) stay float32. float16 runs on GPUs with
+the low precision, softmax, the loss and reductions in float32, BatchNorm, pooling and sums in
+the precision of their input, and the parameters (so the weights, the optimizer's state,
+checkpoints and exports) stay float32. float16 runs on GPUs with
 dynamic loss scaling (MXNet's AMP tutorial): the loss is multiplied by the scale before the
 backward pass, the Trainer divides it out again, and a step whose gradients overflowed is skipped
 and the scale halved (doubled again after 2,000 clean steps). bfloat16 has float32's exponent
-range and needs no scaling; it goes through the same calls (its scale never overflows), so the
-CPU runs the wiring a GPU runs. MXNet's CPU has bfloat16 kernels in oneDNN only for CPUs with
+range and needs no scaling; it goes through the same calls with a scale of 1 that is never
+checked (UnitScale), so the CPU runs the wiring a GPU runs. MXNet's CPU has bfloat16 kernels in oneDNN only for CPUs with
 AVX512_BF16 or AMX; elsewhere it would fall back to kernels slower than float32, and it has no
 float16 matrix product at all. Its GPUs have no bfloat16 kernels.
 
@@ -23,7 +24,6 @@ from main, and tests call it in a process of their own.
 """
 import contextlib
 
-PRECISIONS = ("float32", "float16", "bfloat16")
 AMP_DTYPES = ("float16", "bfloat16")  # --amp-dtype
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of the CPUs oneDNN runs bfloat16 on
 CPUINFO = "/proc/cpuinfo"
@@ -80,7 +80,8 @@ def enable(precision, image_convolution_filters=None):
         return
     from mxnet.contrib import amp
 
-    conditional = list(amp.amp.list_conditional_fp32_ops(amp.amp.bfloat16 if precision == "bfloat16" else precision))
+    dtype = amp.amp.bfloat16 if precision == "bfloat16" else precision  # AMP's lists take its own bfloat16
+    conditional = list(amp.amp.list_conditional_fp32_ops(dtype))
     if precision == "bfloat16" and image_convolution_filters:
         conditional.append(("Convolution", "num_filter", [image_convolution_filters]))
     amp.init(target_dtype=precision, conditional_fp32_ops=conditional)
@@ -101,8 +102,8 @@ def attach(trainer, precision):
 class UnitScale:
     """The loss scaler of bfloat16, which has float32's exponent range: gradients overflow only
     where float32's would (and the NaN stop catches that), so the scale stays 1. AMP's dynamic
-    scaler would read a flag back from the device after every step to find overflows, which
-    costs a fifth of a CPU step."""
+    scaler reads a flag back from the device after every step to find overflows, which would make
+    the loop wait for the device at every step instead of once per epoch."""
     loss_scale = 1.0
     _loss_scale = _next_loss_scale = 1.0
     _unskipped = 0
