@@ -7,7 +7,8 @@ saves its copy.
 
 Uses the product's own pieces (distributed.connect and shard, make_trainer, train_one_epoch) on
 a small learnable dataset and writes OUT_DIR/rank-R.params and rank-R.json (its metrics). With
---die-at-step K, worker 1 exits with code 3 before its K-th step, as a crashed worker would.
+--die-at-step K, worker 1 exits with code 3 before its K-th step, as a crashed worker would (with
+--killed, it is killed by SIGKILL instead).
 --joint N trains what N synchronous workers train, in one process: each step the N workers'
 batches side by side on N CPU contexts (so each BatchNorm sees one worker's batch), one update.
 """
@@ -17,6 +18,7 @@ batches side by side on N CPU contexts (so each BatchNorm sees one worker's batc
 import argparse
 import json
 import os
+import signal
 import sys
 
 from common import runtime
@@ -38,7 +40,7 @@ def learnable_dataset():
                    std=np.ones(3))
 
 
-def train(out_dir, kv_store="dist_sync", die_at_step=None):
+def train(out_dir, kv_store="dist_sync", die_at_step=None, killed=False):
     import mxnet as mx
     import numpy as np
 
@@ -65,6 +67,8 @@ def train(out_dir, kv_store="dist_sync", die_at_step=None):
 
         def step(*args, **kwargs):
             if trainer.optimizer.num_update + 1 >= die_at_step:
+                if killed:
+                    os.kill(os.getpid(), signal.SIGKILL)
                 os._exit(3)  # a crash: no clean shutdown of the kvstore
             return original(*args, **kwargs)
 
@@ -112,12 +116,13 @@ def main(argv=None):
     parser.add_argument("out_dir")
     parser.add_argument("--kv-store", default="dist_sync")
     parser.add_argument("--die-at-step", type=int, default=None)
+    parser.add_argument("--killed", action="store_true", help="with --die-at-step: by SIGKILL")
     parser.add_argument("--joint", type=int, default=None, metavar="N")
     args = parser.parse_args(argv)
     if args.joint:
         train_joint(args.out_dir, args.joint)
     else:
-        train(args.out_dir, args.kv_store, args.die_at_step)
+        train(args.out_dir, args.kv_store, args.die_at_step, args.killed)
     return 0
 
 

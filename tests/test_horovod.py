@@ -26,16 +26,17 @@ HOROVOD = importlib.util.find_spec("horovod") is not None and os.path.isfile(HOR
 needs_horovod = pytest.mark.skipif(not HOROVOD, reason="Horovod is not built here (CIFAR_HOROVOD=1 ./test.sh)")
 
 
-def horovodrun(*command, cwd=None, ranks=2, threads=None):
+def horovodrun(*command, cwd=None, ranks=2, threads=None, hosts=None):
     """Runs command in `ranks` processes on 127.0.0.1 under horovodrun (Gloo), with
-    OMP_NUM_THREADS=threads (None: unset, as in a shell, not this process's own setting)."""
+    OMP_NUM_THREADS=threads (None: unset, as in a shell, not this process's own setting); hosts:
+    a host file to name the host by instead of -H."""
     started = time.monotonic()
     env = dict(os.environ, COMET_DISABLE="1", PYTHONPATH=REPO)
     env.pop("OMP_NUM_THREADS", None)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    proc = subprocess.run([HOROVODRUN, "-np", str(ranks), "-H", "127.0.0.1:%d" % ranks, "--gloo"]
-                          + list(command), capture_output=True, text=True, timeout=JOB_TIMEOUT, cwd=cwd,
+    where = ["-hostfile", hosts] if hosts else ["-H", "127.0.0.1:%d" % ranks]
+    proc = subprocess.run([HOROVODRUN, "-np", str(ranks), *where, "--gloo"] + list(command), capture_output=True, text=True, timeout=JOB_TIMEOUT, cwd=cwd,
                           env=env)
     proc.seconds = time.monotonic() - started
     return proc
@@ -76,8 +77,9 @@ def test_two_ranks_train_to_identical_parameters_equal_to_one_process_on_the_joi
 
 
 @needs_horovod
-def test_a_rank_that_dies_stops_the_whole_job(tmp_path):
-    proc = horovodrun(sys.executable, WORKER, str(tmp_path), "--kv-store", "horovod", "--die-at-step", "3")
+@pytest.mark.parametrize("how", [[], ["--killed"]], ids=["crashed", "SIGKILL"])
+def test_a_rank_that_dies_stops_the_whole_job(tmp_path, how):
+    proc = horovodrun(sys.executable, WORKER, str(tmp_path), "--kv-store", "horovod", "--die-at-step", "3", *how)
     assert proc.returncode != 0
     assert proc.seconds < 60, proc.seconds  # well within a minute, not by the test's timeout
     assert not glob.glob(str(tmp_path / "rank-*.params"))
@@ -118,10 +120,11 @@ def test_a_horovod_job_resumes_from_its_checkpoint_as_if_never_stopped(horovod_r
     os.makedirs(tmp_path / "ckpt")
     for ext in ("params", "states", "json"):
         os.link(folder / "ckpt" / ("m-0001.%s" % ext), tmp_path / "ckpt" / ("m-0001.%s" % ext))
+    (tmp_path / "hosts").write_text("127.0.0.1 slots=2\n")  # launched with a host file this time
     resumed = horovodrun(sys.executable, os.path.join(REPO, "train_cifar10.py"), "--kv-store", "horovod",
                          "--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--batch-size", "16",
                          "--model-prefix", "ckpt/m", "--load-epoch", "1", "--output-dir", "run", "--quiet",
-                         cwd=str(tmp_path))
+                         cwd=str(tmp_path), hosts=str(tmp_path / "hosts"))
     assert resumed.returncode == 0, resumed.stderr[-3000:] + resumed.stdout[-3000:]
     timing = {"time", "images_per_sec", "epoch_time"}
     strip = lambda records: [{k: v for k, v in r.items() if k not in timing} for _, r in records]
