@@ -17,7 +17,7 @@ from common.cuda import GpuError
 from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
 from training import checkpoint, config as run_config, distributed, population, precision, saved_model, tracking
 from training.config import RunConfig
-from training.devices import contexts, gpu_ids
+from training.devices import contexts, device_type, gpu_ids
 from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit
 from training.state import build_state, resume
 
@@ -261,7 +261,7 @@ def check_flags(args, parser):
         parser.error("--kv-store horovod trains one GPU per process, the GPU of its local rank: "
                      "start one process per GPU (horovodrun -np N ...) with --num-gpus 1")
     try:
-        precision.choose(args.amp, args.amp_dtype, "gpu" if gpu_ids(args.num_gpus, args.gpus) else "cpu")
+        precision.choose(args.amp, args.amp_dtype, device_type(args.num_gpus, args.gpus))
     except ValueError as e:
         parser.error(str(e))
     if args.kv_store == "dist_async" and args.model_prefix:

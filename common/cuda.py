@@ -42,10 +42,6 @@ SYSTEM = "the system loader"  # where a library found by soname alone came from
 # --list-elf; no PTX: --list-ptx lists none), as MXNet's config/distribution/linux_cu112.cmake
 # builds it. A GPU runs code of its own major version and a minor version up to its own.
 ARCHITECTURES = ((5, 0), (6, 0), (7, 0), (8, 0), (8, 6))
-ARCHITECTURE_GPUS = {  # what users know them as, for the messages and docs/setup-and-gpus.md
-    (5, 0): "Maxwell: GTX 750, GTX 9xx, Tesla M40", (6, 0): "Pascal: P100, GTX 10xx, P40, P4",
-    (7, 0): "Volta and Turing: V100, T4, RTX 20xx", (8, 0): "Ampere: A100, A30",
-    (8, 6): "Ampere and Ada: A10, A40, RTX 30xx, L4, L40, RTX 40xx"}
 # Driver API attributes and results (cuda.h)
 _CU_COMPUTE_CAPABILITY_MAJOR, _CU_COMPUTE_CAPABILITY_MINOR = 75, 76
 _CUDA_ERROR_NO_DEVICE = 100

@@ -76,9 +76,9 @@ def use_all_cores():
     in a job of horovodrun, each of the machine's ranks an equal share (HOROVOD_LOCAL_SIZE, which
     horovodrun sets; launch.py gives its workers their share itself)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ranks = os.environ.get("HOROVOD_LOCAL_SIZE", "1")
-    share = (cores or 1) // int(ranks) if ranks.isdigit() and int(ranks) > 0 else cores
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(share or 1, 1)))
+    ranks = os.environ.get("HOROVOD_LOCAL_SIZE", "")
+    share = (cores or 1) // (int(ranks) if ranks.isdigit() and int(ranks) else 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(share, 1)))
 
 
 def check_numpy():

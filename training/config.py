@@ -16,6 +16,7 @@ from common.runtime import installed_version
 from data import parse_classes
 
 from . import precision
+from .devices import device_type
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ def resolve(flags, source, chief=True):
     this process reports (rank 0); the others are quiet. Raises ValueError for --classes."""
     classes = parse_classes(flags.classes, source.class_names)
     tag = "all" if classes == list(range(len(source.class_names))) else "-".join(map(str, classes))
-    device_type = "gpu" if flags.num_gpus or flags.gpus else "cpu"
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
     given = {k: v for k, v in vars(flags).items() if k != "seeds"}  # each run of a seed group has one --seed
     settings = dict(given, classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
                     gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
                     class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag,
-                    precision=precision.choose(flags.amp, flags.amp_dtype, device_type))
+                    precision=precision.choose(flags.amp, flags.amp_dtype,
+                                               device_type(flags.num_gpus, flags.gpus)))
     return RunConfig(**settings)
 
 

@@ -9,6 +9,11 @@ def gpu_ids(num_gpus=0, gpus=None):
     return list(gpus) if gpus else list(range(num_gpus))
 
 
+def device_type(num_gpus=0, gpus=None):
+    """'gpu' when the run asks for GPUs, else 'cpu' (what --amp's precision depends on)."""
+    return "gpu" if gpu_ids(num_gpus, gpus) else "cpu"
+
+
 def contexts(num_gpus=0, gpus=None, available=None):
     """[mx.cpu()] when no GPU is asked for, else [mx.gpu(i) for each id asked for].
 

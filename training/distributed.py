@@ -63,8 +63,9 @@ class Worker:
     def update_on_kvstore(self):
         """False for synchronous dist kvstores: each worker applies the summed gradient itself, so
         its optimizer state and schedule stay local, identical everywhere, and can be saved.
-        None (MXNet's choice) otherwise; dist_async must update on the servers."""
-        return False if self.distributed and not self.asynchronous else None
+        None (MXNet's choice) otherwise; dist_async must update on the servers; Horovod has no
+        kvstore."""
+        return False if self.kind in ("dist_sync", "dist_device_sync") else None
 
     @property
     def workers_per_update(self):
