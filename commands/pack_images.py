@@ -7,25 +7,18 @@ ROOT holds train/<class>/*.png|jpg|jpeg and test/<class>/... with the same class
 PREFIX_train.rec/.idx, PREFIX_test.rec/.idx (each image file's bytes as they are, records in a
 shuffled order) and PREFIX_classes.txt (the class folders in sorted order, one per line).
 """
-import argparse
-import sys
-
-from data import DataError, pack_records
+from common.cli import ArgumentParser, command
+from data import pack_records
 
 
+@command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("root", help="the image folder (train/ and test/ with a folder per class)")
     parser.add_argument("prefix", help="where to write PREFIX_train.rec etc.")
     parser.add_argument("--seed", type=int, default=0, help="seeds the order of the records")
     args = parser.parse_args(argv)
-
-    try:
-        counts = pack_records(args.root, args.prefix, seed=args.seed)
-    except (DataError, OSError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
+    counts = pack_records(args.root, args.prefix, seed=args.seed)
     print("packed %d training and %d test images into %s_train.rec and %s_test.rec"
           % (counts["train"], counts["test"], args.prefix, args.prefix))
     return 0

@@ -11,17 +11,15 @@ predicts each image on its own. Its batch-statistics form (a checkpoint, or an e
 prediction depends on the other images in its batch: predict many images together
 (--batch-size, default 128, as in training) for the accuracy measured in training.
 """
-import argparse
 import json
 import os
 import sys
 
 import numpy as np
 
-from commands.cli import non_negative_int, positive_int
-from common.cuda import GpuError
-from data import DataError, read_image, read_records
-from training import checkpoint, saved_model
+from common.cli import ArgumentParser, command, non_negative_int, positive_int
+from data import model_input, model_test_set, read_image, read_records
+from training import saved_model
 from training.devices import contexts
 
 
@@ -51,7 +49,7 @@ def read_images(paths):
 
 def predict_test_set(model, meta, args):
     """Predicts the test set, writes one label per line to --out and prints the accuracy."""
-    images, labels = saved_model.model_test_set(meta, args.data_dir)
+    images, labels = model_test_set(meta, args.data_dir)
     predicted = probabilities(model, images, args.batch_size).argmax(axis=1)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
@@ -75,7 +73,7 @@ def predict_images(model, meta, args):
     images, names = read_images(args.inputs)
     if meta["batch_statistics"] and len(images) < args.batch_size:
         print(batch_warning(len(images), args.batch_size), file=sys.stderr, flush=True)
-    probs = probabilities(model, saved_model.model_input(images, meta), args.batch_size)
+    probs = probabilities(model, model_input(images, meta), args.batch_size)
     for name, p in zip(names, probs):
         label = int(p.argmax())
         print(json.dumps({"input": name, "class": meta["class_names"][label],
@@ -83,8 +81,7 @@ def predict_images(model, meta, args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("model", help="an export PATH (PATH-meta.json), its ONNX file PATH.onnx, "
                         "or a checkpoint PREFIX-NNNN")
     parser.add_argument("inputs", nargs="*", help="image files (PNG, JPEG, ...) or CIFAR-10 .bin files")
@@ -98,6 +95,7 @@ def build_parser():
     return parser
 
 
+@command
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -111,16 +109,9 @@ def main(argv=None):
         ctx = contexts(min(args.num_gpus, 1))[0]
     except ValueError as e:
         parser.error(str(e))
-    except GpuError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    try:
-        model, meta = saved_model.load(args.model, ctx)
-        if args.data_dir:
-            predict_test_set(model, meta, args)
-        else:
-            predict_images(model, meta, args)
-    except (checkpoint.CheckpointError, saved_model.ModelError, DataError, OSError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
+    model, meta = saved_model.load(args.model, ctx)
+    if args.data_dir:
+        predict_test_set(model, meta, args)
+    else:
+        predict_images(model, meta, args)
     return 0

@@ -1,368 +1,98 @@
-"""Train the spec'd simplified ResNet on CIFAR-10 with MXNet Gluon.
+"""train_cifar10.py: one training run, stage by stage, from the checked flags to the report of
+its end. Its flags and their usage errors: train_flags.py; --seeds: seed_group.py.
 
-train_cifar10.py's flags (`add_*_args`), their usage errors, and the wiring of the parts in
-data/, models/ and training/; one JSON line per epoch on stdout, messages on stderr.
+    flags -> devices and worker -> RunConfig and data source -> (checkpoint to resume) -> data
+    -> network and Trainer -> run folder, Comet, checkpoints (a Run) -> fit -> population form,
+    export, report
+
+One JSON line per epoch on stdout, messages on stderr. Every stop is one line: a user error
+(exit 1, cli.command), a diverged loss (exit 3), Ctrl-C or SIGTERM at any stage (exit 130:
+status.json says `interrupted` once the run folder exists, Comet is ended, the last completed
+epoch is published as a checkpoint with --model-prefix).
 """
-import argparse
-import copy
-import os
-import signal
-import subprocess
 import sys
-import time
+from dataclasses import dataclass
 
 import models
-from commands.cli import non_negative_int, positive_int, report_export, say
-from common.cuda import GpuError
-from data import CIFAR10_CLASSES, LAYOUTS, DataError, default_data_dir, open_source, prepare
-from training import checkpoint, config as run_config, distributed, population, precision, saved_model, tracking
+from commands import seed_group, train_flags
+from common.cli import USER_ERRORS, command, report_export, say
+from common import interrupts
+from data import Dataset, prepare
+from training import checkpoint, config as run_config, distributed, population, saved_model, tracking
 from training.config import RunConfig
-from training.devices import contexts, device_type, gpu_ids
+from training.export import export
 from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit
-from training.state import build_state, resume
+from training.state import TrainState, build_state, resume
 
-DEFAULTS = RunConfig()  # the flags' defaults
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT
 EXIT_DIVERGED = 3  # the training loss became NaN or infinite
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train_cifar10.py")
 
-# ----------------------------------------------------------------------------------------------
-# Command line
 
-def _model_name(text):
+@dataclass
+class Run:
+    """What the stages of a run share once its outputs are open."""
+    config: RunConfig
+    dataset: Dataset
+    state: TrainState
+    log: object  # tracking.RunLog; a SilentLog on a worker other than rank 0
+    saver: checkpoint.Saver = None  # with --model-prefix, on rank 0
+    meta: dict = None  # what checkpoints and the export keep beside the weights (checkpoint.model_meta)
+
+    def hint(self, epochs_done=None, change=""):
+        """What a stopped run tells its user: how far it got, and the checkpoint to resume from."""
+        return checkpoint.resume_hint(self.config.model_prefix, self.state.epoch if epochs_done is None
+                                      else epochs_done, self.config.epochs, change=change)
+
+
+@command
+def main(argv=None):
+    parser, args = train_flags.parse(argv)
+    if args.seeds:
+        return seed_group.run_seeds(args, argv)
     try:
-        return models.canonical_name(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+        run = start(args, parser)
+    except KeyboardInterrupt as e:
+        print(interrupts.message(e, "no run folder was made yet, nothing was written"), file=sys.stderr)
+        return interrupts.EXIT_CODE
+    return train(run)
 
 
-def _int_list(text, what, example):
-    """The integers of 'A,B,C'; an argparse error naming what they should be otherwise."""
-    try:
-        return [int(i) for i in text.split(",") if i.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected %s like %s, got %r" % (what, example, text))
-
-
-def _seed_list(text):
-    seeds = _int_list(text, "seeds", "1,2,3")
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError("expected distinct seeds like 1,2,3, got %r" % text)
-    return seeds
-
-
-def _gpu_list(text):
-    ids = _int_list(text, "GPU ids", "0,2")
-    if not ids or min(ids) < 0:
-        raise argparse.ArgumentTypeError("expected GPU ids (0 or more) like 0,2, got %r" % text)
-    if len(set(ids)) != len(ids):
-        raise argparse.ArgumentTypeError("GPU ids listed twice in %r" % text)
-    return ids
-
-
-def _epoch_list(text):
-    epochs = _int_list(text, "epochs", "100,150")
-    if any(e < 1 for e in epochs):
-        raise argparse.ArgumentTypeError("epochs must be at least 1, got %r" % text)
-    return sorted(epochs)
-
-
-def add_data_args(parser):
-    group = parser.add_argument_group("data")
-    group.add_argument("--dataset", default=DEFAULTS.dataset, choices=sorted(LAYOUTS),
-                       help="CIFAR-10 or CIFAR-100 (its official binary release)")
-    group.add_argument("--coarse-labels", action="store_true",
-                       help="CIFAR-100: train on the 20 superclasses instead of the 100 classes")
-    group.add_argument("--data-dir", default=None,
-                       help="where the dataset is cached; a folder holding the extracted binary "
-                            "files (e.g. cifar-10-batches-bin) is used as it is; None: "
-                            "$MXNET_HOME/datasets/DATASET, i.e. %s" % default_data_dir())
-    group.add_argument("--data-url", default=None,
-                       help="where to download the dataset's archive from (a mirror must serve "
-                            "the identical file: its md5 is checked); None: the official URL")
-    group.add_argument("--classes", default="all",
-                       help="comma-separated class indices or names to train on, relabelled 0..k-1 "
-                            "in the order given; the spec's task is 0,1 (CIFAR-10: %s)"
-                            % ", ".join("%d=%s" % c for c in enumerate(CIFAR10_CLASSES)))
-    own = group.add_mutually_exclusive_group()
-    own.add_argument("--image-folder", default=None, metavar="ROOT",
-                     help="train on your images instead: ROOT/train/<class>/*.png|jpg and "
-                          "ROOT/test/<class>/..., classes in sorted order, resized to 32x32")
-    own.add_argument("--rec-prefix", default=None, metavar="PREFIX",
-                     help="train on RecordIO files packed by pack_images.py: PREFIX_train.rec, "
-                          "PREFIX_test.rec (with .idx) and PREFIX_classes.txt")
-
-
-def add_training_args(parser):
-    group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
-                       help="passes over the training set")
-    group.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
-                       help="images per update and worker, split across its devices (also the "
-                            "evaluation batch: the network normalises with batch statistics); a "
-                            "dist_sync update averages the batches of all workers")
-    group.add_argument("--lr", type=float, default=DEFAULTS.lr,
-                       help="initial learning rate (after any warmup), updated every iteration")
-    group.add_argument("--momentum", type=float, default=DEFAULTS.momentum, help="momentum of sgd or nag")
-    group.add_argument("--seed", type=int, default=DEFAULTS.seed,
-                       help="seeds initialisation and shuffling; the same seed repeats a CPU run")
-    group.add_argument("--seeds", type=_seed_list, default=None, metavar="1,2,3",
-                       help="run this configuration once per seed, in turn: each run its own "
-                            "folder and Comet experiment (NAME-seedK), all in one --run-group; "
-                            "checkpoint prefixes and exports get -seedK too")
-
-
-def add_recipe_args(parser):
-    group = parser.add_argument_group(
-        "model and recipe", "the defaults are the spec's network and procedure; GluonCV's CIFAR "
-        "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
-        "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
-    group.add_argument("--model", type=_model_name, default=DEFAULTS.model,
-                       help="'spec-resnet' or 'spec' (the spec'd network), 'sub-inception-rrelu' or "
-                            "'inception-bn-small' (28x28 crops), or a GluonCV model zoo name such "
-                            "as cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
-    group.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=("sgd", "nag"),
-                       help="sgd: plain momentum; nag: Nesterov momentum")
-    group.add_argument("--wd", type=float, default=DEFAULTS.wd, help="weight decay")
-    group.add_argument("--lr-mode", default=DEFAULTS.lr_mode, choices=("linear", "step", "constant"),
-                       help="linear: to 0 at the end of the run; step: x --lr-factor at each "
-                            "--lr-decay-epoch and every --lr-decay-period epochs; constant")
-    group.add_argument("--lr-factor", type=float, default=DEFAULTS.lr_factor, help="step mode: the factor")
-    group.add_argument("--lr-decay-epoch", type=_epoch_list, default=[], metavar="E1,E2",
-                       help="step mode: the epochs at whose start the rate is multiplied")
-    group.add_argument("--lr-decay-period", type=non_negative_int, default=DEFAULTS.lr_decay_period,
-                       help="step mode: multiply every N epochs (0: only at --lr-decay-epoch)")
-    group.add_argument("--warmup-epochs", type=non_negative_int, default=DEFAULTS.warmup_epochs,
-                       help="epochs of linear warmup from 0 to --lr before the schedule")
-    group.add_argument("--augment", action="store_true",
-                       help="pad 4 pixels, random 32x32 crop and random horizontal flip of every "
-                            "training image (GluonCV's CIFAR augmentation)")
-
-
-def add_device_args(parser):
-    group = parser.add_argument_group("devices")
-    group.add_argument("--num-gpus", type=non_negative_int, default=DEFAULTS.num_gpus,
-                       help="train on GPUs 0..N-1 (the batch is split across them); 0 trains on the CPU")
-    group.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,2",
-                       help="train on these GPU ids instead, as MXNet's examples choose them")
-    group.add_argument("--kv-store", default=DEFAULTS.kv_store, choices=distributed.KVSTORES,
-                       help="how gradients are summed: over the GPUs of this machine 'device' "
-                            "(on the GPUs), 'nccl' or 'local' (on the CPU), unused on one device; "
-                            "for several worker processes, each training on its shard of the "
-                            "data: dist_* (MXNet's parameter server, started by launch.py) or "
-                            "horovod (allreduce, started by horovodrun; one GPU per process)")
-    group.add_argument("--amp", action="store_true",
-                       help="automatic mixed precision (MXNet's AMP): convolutions and matrix "
-                            "products in float16 on GPUs (with dynamic loss scaling) or bfloat16 "
-                            "on CPUs with AVX512_BF16 or AMX; weights, checkpoints and exports "
-                            "stay float32")
-    group.add_argument("--amp-dtype", default=None, choices=precision.AMP_DTYPES,
-                       help="with --amp: the low precision; None: float16 on GPUs, bfloat16 on CPUs")
-
-
-def add_checkpoint_args(parser):
-    group = parser.add_argument_group("checkpoints")
-    group.add_argument("--model-prefix", default=None,
-                       help="save checkpoints as PREFIX-NNNN.params/.states/.json after epoch NNNN")
-    group.add_argument("--save-period", type=positive_int, default=DEFAULTS.save_period,
-                       help="save every N epochs (and after the last one)")
-    group.add_argument("--load-epoch", type=non_negative_int, default=None,
-                       help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs; "
-                            "the schedule continues from that update count, scaled to --lr")
-    group.add_argument("--finetune", default=None, metavar="MODEL",
-                       help="start from the features of a trained model (a checkpoint PREFIX-NNNN or "
-                            "an export PATH) with a new output layer for --classes")
-    group.add_argument("--freeze-features", action="store_true",
-                       help="with --finetune: train only the new output layer")
-    group.add_argument("--export", default=None, metavar="PATH",
-                       help="after training, write the network for deployment: PATH-symbol.json, "
-                            "PATH-0000.params, PATH-meta.json (classes, normalisation), PATH.onnx; "
-                            "the spec'd network normalising with the training set's population "
-                            "statistics, so that it predicts each image on its own; see predict.py")
-    group.add_argument("--export-batch-statistics", action="store_true",
-                       help="with --export and the spec'd network: export it as the spec defines "
-                            "it, normalising with each batch's statistics (its predictions depend on "
-                            "the batch; for reproducing the spec's evaluation)")
-
-
-def add_output_args(parser):
-    group = parser.add_argument_group("output and tracking")
-    group.add_argument("--log-interval", type=positive_int, default=None, metavar="K",
-                       help="every K batches print images/s and the running train loss on "
-                            "stderr (as MXNet's Speedometer does; each report waits for the device)")
-    group.add_argument("--quiet", action="store_true",
-                       help="no progress bar or messages on stderr (the JSON lines stay)")
-    group.add_argument("--run-name", default=None,
-                       help="name of the run on Comet and of its folder; None: made of model, "
-                            "classes and start time, e.g. spec-resnet_c0-1_20260101-120000")
-    group.add_argument("--output-dir", default=None,
-                       help="the run's folder (config.json, metrics.jsonl, Comet archive); "
-                            "None: runs/RUN_NAME")
-    group.add_argument("--run-group", default=None, metavar="NAME",
-                       help="a group the run belongs to (Comet tag group-NAME, config.json): "
-                            "runs to compare together; --seeds sets it")
-    group.add_argument("--no-comet", action="store_true",
-                       help="no Comet.ml at all (also COMET_DISABLE=1); the run folder stays")
-    group.add_argument("--comet-project", default=None,
-                       help="Comet project; None: COMET_PROJECT_NAME or your Comet config "
-                            "file's, else %s" % tracking.DEFAULT_COMET_PROJECT)
-    group.add_argument("--comet-workspace", default=None,
-                       help="Comet workspace; None: COMET_WORKSPACE or your Comet config file's")
-    group.add_argument("--no-comet-model", action="store_true",
-                       help="with --export: do not log the exported files to Comet as a model")
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_data_args(parser)
-    add_training_args(parser)
-    add_recipe_args(parser)
-    add_device_args(parser)
-    add_checkpoint_args(parser)
-    add_output_args(parser)
-    return parser
-
-
-# ----------------------------------------------------------------------------------------------
-# Usage errors: flags that cannot go together, found before any data work
-
-def check_flags(args, parser):
-    if args.coarse_labels and args.dataset != "cifar100":
-        parser.error("--coarse-labels goes with --dataset cifar100")
-    if (args.image_folder or args.rec_prefix) and args.dataset != "cifar10":
-        parser.error("--dataset names a CIFAR release; --image-folder and --rec-prefix are yours: "
-                     "use one of them")
-    if args.lr_mode == "step" and not (args.lr_decay_epoch or args.lr_decay_period):
-        parser.error("--lr-mode step needs --lr-decay-epoch (e.g. 100,150) or --lr-decay-period")
-    if args.lr_mode != "step" and (args.lr_decay_epoch or args.lr_decay_period):
-        parser.error("--lr-decay-epoch and --lr-decay-period go with --lr-mode step")
-    if args.warmup_epochs >= args.epochs:
-        parser.error("--warmup-epochs %d leaves no epoch to train after it with --epochs %d"
-                     % (args.warmup_epochs, args.epochs))
-    if args.freeze_features and not args.finetune:
-        parser.error("--freeze-features goes with --finetune")
-    if args.load_epoch is not None:
-        if args.model_prefix is None:
-            parser.error("--load-epoch needs --model-prefix, the prefix the checkpoints were saved with")
-        if args.finetune:
-            parser.error("--load-epoch continues a run; --finetune starts a new one: use one of them")
-        if args.load_epoch >= args.epochs:
-            parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
-                         % (args.load_epoch, args.epochs))
-    if args.gpus and args.num_gpus:
-        parser.error("--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them")
-    if args.kv_store == "nccl" and not (args.num_gpus or args.gpus):
-        parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
-    if args.seeds and distributed.several_processes(args.kv_store):
-        parser.error("--seeds runs its seeds in turn on this machine; for a job of several "
-                     "workers (launch.py, horovodrun) launch one job per --seed")
-    if args.kv_store == "horovod" and (args.gpus or args.num_gpus > 1):
-        parser.error("--kv-store horovod trains one GPU per process, the GPU of its local rank: "
-                     "start one process per GPU (horovodrun -np N ...) with --num-gpus 1")
-    try:
-        precision.choose(args.amp, args.amp_dtype, device_type(args.num_gpus, args.gpus))
-    except ValueError as e:
-        parser.error(str(e))
-    if args.kv_store == "dist_async" and args.model_prefix:
-        parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
-                     "cannot be saved: checkpoints (--model-prefix) need dist_sync")
-
-
-def given_flags(parser, argv):
-    """The destinations of the flags the command line gave (not left at their defaults)."""
-    probe = copy.deepcopy(parser)
-    for action in probe._actions:
-        action.default = argparse.SUPPRESS
-    return set(vars(probe.parse_args(argv)))
-
-
-def check_effect(args, given, parser):
-    """A flag given where it would change nothing is a usage error naming what gives it effect."""
-    def refuse(flag, why):
-        parser.error("%s would have no effect: %s" % (flag, why))
-
-    if args.image_folder or args.rec_prefix:
-        for dest in sorted({"data_dir", "data_url"} & given):
-            refuse("--" + dest.replace("_", "-"), "it is where CIFAR comes from, and --image-folder "
-                   "or --rec-prefix names your own data instead")
-    if "lr_factor" in given and args.lr_mode != "step":
-        refuse("--lr-factor", "it is the factor of --lr-mode step (with --lr-decay-epoch or "
-               "--lr-decay-period)")
-    if "save_period" in given and not args.model_prefix:
-        refuse("--save-period", "checkpoints are saved only with --model-prefix")
-    if "augment" in given and models.input_size(args.model) < 32:
-        refuse("--augment", "%s always trains on random %d-pixel crops with mirror"
-               % (args.model, models.input_size(args.model)))
-    if "kv_store" in given and not distributed.several_processes(args.kv_store) and \
-            len(gpu_ids(args.num_gpus, args.gpus)) <= 1:
-        refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
-               "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
-               "(dist_sync under launch.py, horovod under horovodrun)")
-    if args.amp_dtype and not args.amp:
-        refuse("--amp-dtype", "it chooses the precision of --amp")
-    if args.seeds and "seed" in given:
-        parser.error("--seeds runs one run per seed; --seed sets the seed of one run: use one of them")
-    comet_flags = sorted(given & {"comet_project", "comet_workspace", "no_comet_model"})
-    if comet_flags and tracking.comet_disabled(args.no_comet):
-        refuse("--" + comet_flags[0].replace("_", "-"), "Comet is off (--no-comet or COMET_DISABLE)")
-    if args.no_comet_model and not args.export:
-        refuse("--no-comet-model", "only an export (--export PATH) is logged to Comet as a model")
-    if args.export_batch_statistics and not (args.export and models.uses_batch_statistics(args.model)):
-        refuse("--export-batch-statistics", "it chooses how --export PATH writes the spec'd network "
-               "(the other networks normalise with their running statistics)")
-
-
-def open_devices(args, parser):
-    """(contexts, Worker) of this process; a usage error if they cannot be had, an error (exit 1)
-    for a GPU this MXNet cannot run on."""
-    try:
-        if args.kv_store == "horovod" and args.num_gpus:  # one GPU per process: its local rank's
-            worker = distributed.connect(args.kv_store, os.environ)
-            return contexts(gpus=[worker.local_rank]), worker
-        return contexts(args.num_gpus, args.gpus), distributed.connect(args.kv_store, os.environ)
-    except (ValueError, distributed.LaunchError) as e:
-        parser.error(str(e))
-    except GpuError as e:
-        sys.exit("error: %s" % e)
-
-
-def resolve_run(args, parser, worker):
-    """(RunConfig, DataSource): the run's settings, once the data names its classes."""
-    source = open_source(args.dataset, args.data_dir, args.data_url, args.coarse_labels,
-                         args.image_folder, args.rec_prefix, progress=not args.quiet and worker.chief)
-    try:
-        return run_config.resolve(args, source, chief=worker.chief), source
-    except ValueError as e:
-        parser.error("argument --classes: %s" % e)
-
-
-# ----------------------------------------------------------------------------------------------
-# Wiring
-
-def load_dataset(config, source, worker):
+def start(args, parser):
+    """Everything before the first epoch: devices, settings, data, network, outputs. Returns the Run."""
+    ctx, worker = train_flags.open_devices(args, parser)
+    config, source = train_flags.resolve_run(args, parser, worker)
+    resume_from = (checkpoint.read_matching(config.model_prefix, config.load_epoch, config.model,
+                                            config.class_names)
+                   if config.load_epoch is not None else None)
+    interrupts.reach("preparation")
     dataset = prepare(*source.load(), classes=config.classes, class_names=source.class_names,
                       input_size=models.input_size(config.model))
-    return distributed.shard(dataset, worker)
+    dataset = distributed.shard(dataset, worker)
+    interrupts.reach("network build")
+    state = build_state(config, dataset, ctx, worker)
+    run = open_outputs(config, dataset, state, worker, source, resume_from)
+    if resume_from is not None:
+        resume(state, config.model_prefix, resume_from)
+        say(config, resumed_message(config, resume_from, run.log.experiment_key))
+    return run
 
 
-def open_outputs(config, dataset, ctx, worker, source, resume_from):
-    """(model meta, run log, checkpoint saver): rank 0 writes them; the others nothing. The meta
-    (checkpoint.model_meta, with the Comet experiment a resume continues) goes into every
+def open_outputs(config, dataset, state, worker, source, resume_from):
+    """The Run: rank 0 opens the run folder, Comet and the checkpoint saver; the others a
+    SilentLog. The meta (with the Comet experiment a resume continues) goes into every
     checkpoint and the export."""
     if not worker.chief:
-        return None, tracking.SilentLog(), None
-    settings = run_config.recorded_settings(config, dataset, ctx, worker, source.name)
+        return Run(config, dataset, state, tracking.SilentLog())
+    settings = run_config.recorded_settings(config, dataset, state.ctx, worker, source.name)
     run_log = tracking.open_run_log(config, settings, resumed=resume_from)
     say(config, "training on %s%s%s: %d training / %d test images of %d classes (%s); run folder %s"
-        % (", ".join(map(str, ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
+        % (", ".join(map(str, state.ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
            " in %s mixed precision" % config.precision if config.amp else "",
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
     meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,
                 resumes=checkpoint.resume_count(resume_from))
     saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
-    return meta, run_log, saver
+    return Run(config, dataset, state, run_log, saver, meta)
 
 
 def resumed_message(config, record, experiment_key):
@@ -378,162 +108,79 @@ def resumed_message(config, record, experiment_key):
             % (config.model_prefix, record["epoch"], record["epoch"], config.epochs, record["epoch"], comet))
 
 
-def finish(config, state, dataset, run_log, status="finished", exported=None, results=None):
-    """Reports the end of the run; exported: the export's files, logged to Comet as a model
-    unless --no-comet-model; results: values measured after training (population_form)."""
-    model = (config.model, exported) if exported and not config.no_comet_model else None
-    run_log.finish(confusion_matrix(state.net, dataset.test_x, dataset.test_y, state.ctx,
-                                    config.batch_size, dataset.num_classes),
-                   dataset.class_names, str(state.net), status, model=model, results=results)
+def train(run):
+    """Trains the run to its end and reports it; returns the exit code. However the run stops,
+    its record says how (status.json, Comet)."""
+    config = run.config
+    try:
+        last = fit(run.state, run.dataset, config.epochs, config.batch_size, run.log, run.saver,
+                   show_progress=not config.quiet,
+                   interval_report=IntervalReport(config.log_interval) if config.log_interval else None)
+        finish(run, last["test_acc"])
+    except KeyboardInterrupt as e:
+        return stop(run, e)
+    except TrainingDiverged as e:
+        return diverged(run, e)
+    except USER_ERRORS as e:  # said by cli.command; the record says it too
+        run.log.fail(str(e))
+        raise
+    return 0
 
 
-def population_form(config, state, dataset, test_acc):
+def finish(run, test_acc):
+    """The end of a run that trained to the end (test_acc: its last evaluation): the population
+    form and the test accuracy both ways (the spec'd network), the export, the report. A worker
+    other than rank 0 has nothing to report: rank 0 reports the job."""
+    if not run.log.keeps_records:
+        return
+    deployed, results = population_form(run, test_acc)
+    exported = None
+    if run.config.export:
+        interrupts.reach("export")
+        net = run.state.net if run.config.export_batch_statistics or deployed is None else deployed
+        sample = run.dataset.test_x[:2].as_in_context(run.state.ctx[0])
+        exported, no_onnx = export(net, run.config.export, dict(run.meta, **results), sample)
+        report_export(run.config, exported, no_onnx)
+    model = (run.config.model, exported) if exported and not run.config.no_comet_model else None
+    run.log.finish(confusion_matrix(run.state.net, run.dataset.test_x, run.dataset.test_y, run.state.ctx,
+                                    run.config.batch_size, run.dataset.num_classes),
+                   run.dataset.class_names, str(run.state.net), model=model, results=results)
+
+
+def population_form(run, test_acc):
     """For the spec'd network: (its form that predicts each image on its own with the training
-    set's population statistics, which are kept with the last checkpoint; the test accuracy with
-    batch statistics, test_acc of the last evaluation, and with population statistics). (None, {})
-    for the other networks."""
-    if not models.uses_batch_statistics(config.model):
+    set's population statistics, kept with the last checkpoint; the test accuracy both ways).
+    (None, {}) for the other networks."""
+    if not models.uses_batch_statistics(run.config.model):
         return None, {}
-    ctx = state.ctx[0]
-    statistics, seconds = population.measure(state.net, dataset.train_x, config.batch_size, ctx,
-                                             show_progress=not config.quiet)
-    if config.model_prefix:
-        checkpoint.add_population_statistics(config.model_prefix, state.epoch, statistics)
-    deployed = population.deployment_network(state.net, statistics, dataset.num_classes, ctx)
-    results = population.accuracies(deployed, dataset.test_x, dataset.test_y, ctx, config.batch_size,
-                                    test_acc)
-    say(config, "population statistics: one pass over %d training images in %.1f s; test accuracy "
-        "%.4f with them, %.4f with batch statistics (batches of %d)"
-        % (dataset.train_x.shape[0], seconds, results["test_acc_population_statistics"],
-           results["test_acc_batch_statistics"], config.batch_size))
+    interrupts.reach("population statistics")
+    deployed, results, line = population.form(
+        run.state.net, run.dataset, run.config.batch_size, run.state.ctx[0], test_acc=test_acc,
+        keep_with=(run.saver.prefix, run.state.epoch) if run.saver else None,
+        show_progress=not run.config.quiet)
+    say(run.config, line)
     return deployed, results
 
 
-def stop_early(config, state, dataset, run_log, saver, worker, diverged=None):
-    """Ends a run stopped by the user (Ctrl-C, SIGTERM) or by a diverged training loss: the last
-    good epoch is saved if it was pending, and the record says how the run ended. Returns the
-    exit code."""
-    if saver is not None:
-        saver.publish_pending()
-    if diverged is None:
-        if worker.chief:
-            finish(config, state, dataset, run_log, status="interrupted")
-        print(checkpoint.resume_hint(config.model_prefix, state.epoch, config.epochs), file=sys.stderr)
-        return EXIT_INTERRUPTED
+def stop(run, interrupt):
+    """Ends a run stopped by Ctrl-C or SIGTERM: the last completed epoch is published if it was
+    pending, the record says `interrupted`, and one line says where it stopped and what is kept."""
+    if run.saver is not None:
+        run.saver.publish_pending()
+    line = interrupts.message(interrupt, run.hint())
+    if interrupts.stage() == "export":
+        line += " The export was not written: export_model.py writes it from the checkpoint."
+    run.log.close("interrupted", reason=line)
+    print(line, file=sys.stderr)
+    return interrupts.EXIT_CODE
+
+
+def diverged(run, error):
+    """Ends a run whose training loss became NaN or infinite: nothing of that epoch is kept."""
+    if run.saver is not None:
+        run.saver.publish_pending()
     reason = ("%s (--lr %g): the network diverged, most likely because the learning rate is too "
-              "high for it; nothing of that epoch was saved or exported" % (diverged, config.lr))
-    if worker.chief:
-        run_log.fail(reason)
-    print("error: %s. %s" % (reason, checkpoint.resume_hint(config.model_prefix, diverged.epoch,
-                                                             config.epochs, how="Stopped",
-                                                             change=" and a lower --lr")),
-          file=sys.stderr)
+              "high for it; nothing of that epoch was saved or exported" % (error, run.config.lr))
+    run.log.fail(reason)
+    print("error: %s. %s" % (reason, run.hint(error.epoch, change=" and a lower --lr")), file=sys.stderr)
     return EXIT_DIVERGED
-
-
-def after_training(config, state, dataset, run_log, meta, test_acc):
-    """The end of a run that trained to the end (its last evaluation: test_acc): the population
-    form and the test accuracy both ways (the spec'd network), the export, the report."""
-    deployed, results = population_form(config, state, dataset, test_acc)
-    exported = None
-    if config.export:
-        net = state.net if config.export_batch_statistics or deployed is None else deployed
-        sample = dataset.test_x[:2].as_in_context(state.ctx[0])
-        exported = export(config, net, sample, dict(meta, **results))
-    finish(config, state, dataset, run_log, exported=exported, results=results)
-
-
-def export(config, net, sample, meta):
-    """Writes the export; returns its files."""
-    written, no_onnx = saved_model.export(net, config.export, meta, sample)
-    report_export(config, written, no_onnx)
-    return written
-
-
-# ----------------------------------------------------------------------------------------------
-# A seed group: the same configuration once per seed
-
-def without_seeds(argv):
-    """argv without its --seeds flag (as '--seeds 1,2' or '--seeds=1,2')."""
-    rest, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--seeds":
-            skip = True
-        elif not arg.startswith("--seeds="):
-            rest.append(arg)
-    return rest
-
-
-def seed_run_args(args, group, seed):
-    """The flags that make one run of the group: its seed, group and name, and its own folder,
-    checkpoints and export (argparse takes the last of a repeated flag)."""
-    extra = ["--seed", str(seed), "--run-group", group, "--run-name", "%s-seed%d" % (group, seed)]
-    for flag, value in (("--output-dir", args.output_dir), ("--model-prefix", args.model_prefix),
-                        ("--export", args.export)):
-        if value:
-            extra += [flag, "%s-seed%d" % (value, seed)]
-    return extra
-
-
-def run_seeds(args, argv):
-    """Runs the configuration once per seed of --seeds, in turn, each in its own process (as if
-    typed by hand with --seed); stops at the first run that does not finish. Returns its exit code."""
-    group = args.run_group or args.run_name or "%s_seeds_%s" % (args.model, time.strftime("%Y%m%d-%H%M%S"))
-    common = without_seeds(sys.argv[1:] if argv is None else argv)
-    for n, seed in enumerate(args.seeds, 1):
-        if not args.quiet:
-            print("seed group %s: seed %d (%d of %d)" % (group, seed, n, len(args.seeds)),
-                  file=sys.stderr, flush=True)
-        child = subprocess.Popen([sys.executable, SCRIPT] + common
-                                 + seed_run_args(args, group, seed))
-        try:
-            code = child.wait()
-        except KeyboardInterrupt:  # the run got the same Ctrl-C and saves what it can
-            code = child.wait()
-        if code != 0:
-            print("seed group %s: the run of seed %d ended with exit code %d; the seeds after it "
-                  "did not run" % (group, seed, code), file=sys.stderr)
-            return code
-    if not args.quiet:
-        folders = (args.output_dir or os.path.join("runs", group)) + "-seed*"
-        print("seed group %s: %d runs; compare them with: python -m tools.compare_runs %s"
-              % (group, len(args.seeds), folders), file=sys.stderr)
-    return 0
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_flags(args, parser)
-    check_effect(args, given_flags(parser, argv), parser)
-    if args.seeds:
-        return run_seeds(args, argv)
-    ctx, worker = open_devices(args, parser)
-    try:
-        config, source = resolve_run(args, parser, worker)
-        resume_from = (checkpoint.read_matching(config.model_prefix, config.load_epoch, config.model,
-                                                config.class_names)
-                       if config.load_epoch is not None else None)
-        dataset = load_dataset(config, source, worker)
-        state = build_state(config, dataset, ctx, worker)
-    except (DataError, checkpoint.CheckpointError, saved_model.ModelError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
-    meta, run_log, saver = open_outputs(config, dataset, ctx, worker, source, resume_from)
-    if resume_from is not None:
-        resume(state, config.model_prefix, resume_from)
-        if worker.chief:  # the others have no run log to name
-            say(config, resumed_message(config, resume_from, run_log.experiment_key))
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops as Ctrl-C does
-    try:
-        last = fit(state, dataset, config.epochs, config.batch_size, run_log, saver, show_progress=not config.quiet,
-            interval_report=IntervalReport(config.log_interval) if config.log_interval and worker.chief else None)
-    except KeyboardInterrupt:
-        return stop_early(config, state, dataset, run_log, saver, worker)
-    except TrainingDiverged as e:
-        return stop_early(config, state, dataset, run_log, saver, worker, diverged=e)
-    if worker.chief:
-        after_training(config, state, dataset, run_log, meta, last["test_acc"])
-    return 0

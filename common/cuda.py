@@ -21,6 +21,8 @@ import os
 import sys
 from importlib import metadata
 
+from .cli import UserError
+
 GPU_BUILDS = ("mxnet-cu112",)  # the MXNet distributions that link CUDA 11
 CUDNN_PINNED = "8.9.6.50"  # requirements.txt's nvidia-cudnn-cu11 (MXNet 1.9.1 was built against 8.1)
 # (soname, what it is, the pip requirement that has it), dependencies before what needs them.
@@ -132,7 +134,7 @@ def report(dirs=None):
 # ----------------------------------------------------------------------------------------------
 # The GPUs, as the driver sees them
 
-class GpuError(Exception):
+class GpuError(UserError):
     """A GPU asked for that this MXNet cannot run on. The message names it and what to do."""
 
 

@@ -1,6 +1,7 @@
 """The process MXNet runs in, made ready before MXNet loads: the one way into every command.
 
-    start(command)       what every script and tool runs: prepare(), then the command's main
+    start(command)       what every script and tool runs: the interrupt handling (interrupts.py),
+                         prepare(), then the command's main; a stop is one line and exit code 130
     prepare()            a Python MXNet works on, every CPU core, a numpy MXNet works with, the
                          CUDA libraries of its GPU build, then MXNet itself; each failure is one
                          `error:` line and exit code 1
@@ -23,6 +24,8 @@ import os
 import sys
 from importlib import metadata
 
+from . import interrupts
+
 PYTHONS = ((3, 8), (3, 11))  # oldest and newest Python that MXNet 1.9.1's numpy<1.24 has wheels for
 NUMPY_TOO_NEW = (1, 24)  # removed np.bool and np.PZERO, which MXNet 1.9.1 uses
 SETUP = ("set up with ./train.sh (or ./test.sh), which builds the project's environment for this "
@@ -39,10 +42,17 @@ def ready():
 def start(command, argv=None):
     """The entry of every script and tool: prepares the process, then returns command's
     main(argv). command: the name of the module that holds it (imported only now, so MXNet
-    loads after prepare), or the main function itself."""
-    prepare()
-    main = importlib.import_module(command).main if isinstance(command, str) else command
-    return main(argv)
+    loads after prepare), or the main function itself. Ctrl-C or SIGTERM at any moment the
+    command does not handle itself (the training run handles its own, to say what it kept) ends
+    with one line and exit code 130."""
+    interrupts.install()
+    try:
+        prepare()
+        main = importlib.import_module(command).main if isinstance(command, str) else command
+        return main(argv)
+    except KeyboardInterrupt as e:
+        print(interrupts.message(e, "no file is left half-written"), file=sys.stderr)
+        return interrupts.EXIT_CODE
 
 
 def prepare():

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common import interrupts
+from common.cli import UserError
 from common.files import atomic_write, md5 as file_md5
 from common.progress import progress_bar
 
@@ -37,7 +39,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 
 
-class DataError(Exception):
+class DataError(UserError):
     """Missing, truncated or corrupt data, or a failed download. The message says what to do."""
 
 
@@ -290,6 +292,7 @@ def _stream(url, out, progress, layout):
                     out.write(block)
                     received += len(block)
                     bar.update(len(block))
+                    interrupts.reach("download")
             return received, expected
     except (urllib.error.URLError, OSError, ValueError) as e:  # includes timeouts and HTTP errors
         reason = getattr(e, "reason", None) or e
@@ -316,6 +319,7 @@ def extract(archive, data_dir, layout=CIFAR10):
                         with tar.extractfile(member) as src, \
                                 open(os.path.join(staging, name), "wb") as dst:
                             shutil.copyfileobj(src, dst)
+                        interrupts.reach("extraction")
         except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
             raise DataError("%s is not a readable tar.gz archive (%s). Delete it and run again to "
                             "download it anew." % (archive, e)) from None

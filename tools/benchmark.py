@@ -19,7 +19,6 @@ This process prepares itself for MXNet (common.runtime.prepare, which sets OMP_N
 loads it only after the runs, for the floor, or for the breakdown: both sides start with the
 environment as the user gave it.
 """
-import argparse
 import json
 import os
 import statistics
@@ -29,6 +28,7 @@ import tempfile
 import time
 
 from common import runtime
+from common.cli import ArgumentParser
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -178,10 +178,10 @@ def report(args, runs, flops, gemm_gflops):
     ours_wall = _median(runs["ours"], "wall")[0]
     lines.append("")
     if "peer" in runs:
-        lines.append("ours / peer wall time: %.2f (target <= 0.60)"
+        lines.append("ours / peer wall time: %.2f"
                      % (ours_wall / _median(runs["peer"], "wall")[0]))
     if "ours --amp" in runs:
-        lines.append("ours --amp / ours float32 wall time: %.2f to the last epoch (target <= 0.75), "
+        lines.append("ours --amp / ours float32 wall time: %.2f to the last epoch, "
                      "%.2f to exit" % tuple(_median(runs["ours --amp"], key)[0] / _median(runs["ours"], key)[0]
                                             for key in ("wall", "exit")))
     lines.append("floor: %.2f TFLOP at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; "
@@ -246,8 +246,7 @@ def breakdown(args):
 # ----------------------------------------------------------------------------------------------
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's 2-class task) or 'all'")
     p.add_argument("--epochs", type=int, default=5)

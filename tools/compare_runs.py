@@ -9,30 +9,35 @@ train_cifar10.py --seeds, or runs started by hand) form a group: per group it pr
 standard deviation and minimum of each final metric, and draws each group's mean curve with its
 min-max band into --group-plot. It reads files and draws: MXNet is never loaded.
 """
-import argparse
 import json
 import os
 import sys
 
 import numpy as np
 
+from common.cli import ArgumentParser, UserError, command
 from training import plots
+from training.settings import PER_RUN_SETTINGS
 
-# Settings in which the runs of one configuration differ: who they are, not what they train.
-NOT_CONFIGURATION = {"seed", "run_name", "run_group", "output_dir", "model_prefix", "export",
-                     "omp_num_threads", "comet_project", "comet_workspace", "no_comet_model"}
 FINAL_METRICS = ("test_acc", "best_test_acc", "train_loss", "train_acc", "time_s")
+
+
+class RunFolderError(UserError):
+    """A folder that is not a run folder, or one whose record cannot be read."""
 
 
 def load_run(run_dir):
     """(name, config, per-epoch records) of a run folder written by train_cifar10.py."""
     metrics = os.path.join(run_dir, "metrics.jsonl")
     if not os.path.isfile(metrics):
-        raise ValueError("%s is not a run folder (it has no metrics.jsonl)" % run_dir)
-    with open(metrics) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+        raise RunFolderError("%s is not a run folder (it has no metrics.jsonl)" % run_dir)
+    try:
+        with open(metrics) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    except ValueError as e:
+        raise RunFolderError("%s is damaged (%s)" % (metrics, e)) from None
     if not records:
-        raise ValueError("%s has no completed epoch" % run_dir)
+        raise RunFolderError("%s has no completed epoch" % run_dir)
     config_path = os.path.join(run_dir, "config.json")
     config = json.load(open(config_path)) if os.path.isfile(config_path) else {}
     return config.get("run_name", os.path.basename(os.path.normpath(run_dir))), config, records
@@ -59,11 +64,11 @@ def runs_table(runs):
 
 
 def group_runs(runs):
-    """[(group name, [runs])] of runs whose settings are equal but for NOT_CONFIGURATION, in the
+    """[(group name, [runs])] of runs whose settings are equal but for PER_RUN_SETTINGS, in the
     order their first run came; a group is named by its runs' --run-group, else its first run."""
     groups = {}
     for run in runs:
-        key = json.dumps({k: v for k, v in run[1].items() if k not in NOT_CONFIGURATION}, sort_keys=True)
+        key = json.dumps({k: v for k, v in run[1].items() if k not in PER_RUN_SETTINGS}, sort_keys=True)
         groups.setdefault(key, []).append(run)
     named = []
     for members in groups.values():
@@ -95,20 +100,16 @@ def groups_report(groups):
     return "\n".join(lines)
 
 
+@command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", help="run folders (runs/NAME)")
     parser.add_argument("--plot", default="comparison.png", help="where to draw every run's curves")
     parser.add_argument("--group-plot", default="groups.png",
                         help="where to draw each group's mean curve and min-max band (when a group "
                              "has two runs or more)")
     args = parser.parse_args(argv)
-    try:
-        runs = [load_run(d) for d in args.run_dirs]
-    except (ValueError, OSError) as e:  # json errors are ValueErrors
-        print("error: %s" % e, file=sys.stderr)
-        return 1
+    runs = [load_run(d) for d in args.run_dirs]
     print(runs_table(runs))
     print("plot: %s" % plots.draw_runs([(name, records) for name, _, records in runs], args.plot))
     groups = [(name, members) for name, members in group_runs(runs) if len(members) > 1]

@@ -3,11 +3,10 @@
     python -m tools.compare_runtimes exported/spec --data-dir DIR [--batch-size 128]
 
 Both runtimes get the same normalised test images in the same batches (the test set as training
-built it: saved_model.model_test_set). Prints one JSON line: the largest logit difference, how
+built it: data.model_test_set). Prints one JSON line: the largest logit difference, how
 many predictions differ, each runtime's accuracy, and each runtime's inference images/s (the
 fastest of three passes after a warm-up).
 """
-import argparse
 import json
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import numpy as np
 
 from common import runtime
+from common.cli import ArgumentParser, command
 
 PASSES = 4  # over the whole test set: the first warms up (graph building, memory planning)
 
@@ -31,11 +31,12 @@ def logits_and_speed(model, images, batch_size):
 
 
 def compare(export_path, data_dir, batch_size):
-    from training import saved_model  # loads MXNet: the tool runs through runtime.start
+    from data import model_test_set  # load MXNet: the tool runs through runtime.start
+    from training import saved_model
 
     mxnet_model, meta = saved_model.load(export_path)
     onnx_model, _ = saved_model.load(export_path + ".onnx")
-    images, labels = saved_model.model_test_set(meta, data_dir)
+    images, labels = model_test_set(meta, data_dir)
     mx_logits, mx_speed = logits_and_speed(mxnet_model, images, batch_size)
     ort_logits, ort_speed = logits_and_speed(onnx_model, images, batch_size)
     mx_pred, ort_pred = mx_logits.argmax(axis=1), ort_logits.argmax(axis=1)
@@ -47,21 +48,14 @@ def compare(export_path, data_dir, batch_size):
             "mxnet_images_per_sec": round(mx_speed, 1), "onnx_images_per_sec": round(ort_speed, 1)}
 
 
+@command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("export", help="an export PATH written by --export (PATH-meta.json, PATH.onnx)")
     parser.add_argument("--data-dir", required=True, help="the CIFAR folder whose test set is used")
     parser.add_argument("--batch-size", type=int, default=128, help="images per inference call")
     args = parser.parse_args(argv)
-    from data import DataError
-    from training import checkpoint, saved_model
-
-    try:
-        print(json.dumps(compare(args.export, args.data_dir, args.batch_size)))
-    except (checkpoint.CheckpointError, saved_model.ModelError, DataError, OSError) as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 1
+    print(json.dumps(compare(args.export, args.data_dir, args.batch_size)))
     return 0
 
 

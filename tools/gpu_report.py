@@ -6,14 +6,14 @@ build, each CUDA library it links and where it was found, and MXNet's view of th
 The steps of common.runtime.prepare, each reported instead of stopping at the first failure:
 it answers even where MXNet cannot load.
 """
-import argparse
 import sys
 
 from common import runtime
+from common.cli import ArgumentParser
 
 
 def main(argv=None):
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    ArgumentParser(__doc__.split("\n\n")[0]).parse_args(argv)
     print("\n".join(runtime.report()))
     return 0
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
+from common.cli import UserError
 from common.files import atomic_write, md5, write_json
 
 from . import precision
@@ -29,7 +30,7 @@ from . import precision
 FORMAT = 1  # of PREFIX-NNNN.json; a checkpoint of another format is refused on load
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A missing, damaged or unsuitable checkpoint. The message says which and what to do."""
 
 
@@ -147,10 +148,10 @@ def read_matching(prefix, epoch, model, class_names):
     return record
 
 
-def resume_hint(prefix, epochs_done, epochs, how="interrupted", change=""):
+def resume_hint(prefix, epochs_done, epochs, change=""):
     """What to tell a user whose run stopped after epochs_done: the checkpoint to resume from
     (with `change` to the command, e.g. ' and a lower --lr')."""
-    message = "%s after %d of %d epochs." % (how, epochs_done, epochs)
+    message = "%d of %d epochs done." % (epochs_done, epochs)
     saved = latest(prefix) if prefix else None
     if saved is None:
         return message + " No checkpoint was saved (--model-prefix saves them)."

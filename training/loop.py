@@ -6,17 +6,15 @@ applies the gradients summed over all of them. Loss sums and correct counts stay
 their devices and are read once per epoch, so the loop never waits for the device per batch.
 """
 import collections
-import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
+from common import interrupts
 from common.progress import progress_bar
 from data import batches
 
@@ -90,6 +88,7 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
         interval_report.start(state.epoch)
     for i, (data, label) in enumerate(batches(x, y, batch_size, state.rng, min_size=len(state.ctx),
                                drop_last=state.drop_last)):
+        interrupts.reach("training")
         if state.augment is not None:
             data = state.augment(data, rng=state.rng)
         xs, ys = split(data, label, state.ctx)
@@ -156,34 +155,12 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
             raise TrainingDiverged(state.epoch - 1, train["train_loss"])
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
         record = epoch_record(state.epoch - 1, train, test, start)
-        with interrupts_held():  # an epoch is reported and saved together, or neither
+        with interrupts.held():  # an epoch is reported and saved together, or neither
             run_log.log_epoch(record, step=state.trainer.optimizer.num_update)
             if saver is not None:
                 saver.after_epoch(state, last=state.epoch == epochs)
+        interrupts.reach("training", point="epoch")  # epochs done: what a test may stop after
     return record
-
-
-@contextlib.contextmanager
-def interrupts_held():
-    """Holds Ctrl-C and SIGTERM back until the block is done, then raises KeyboardInterrupt.
-
-    Otherwise an interrupt between the report of an epoch and its checkpoint would leave an epoch
-    that is logged (stdout, Comet) but not saved, and logged a second time after the resume.
-    """
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
-    received = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
-                for signum in held}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 def confusion_matrix(net, x, y, ctx, batch_size, num_classes):

@@ -17,9 +17,11 @@ import mxnet as mx
 import numpy as np
 
 import models
+from common import interrupts
 from common.progress import progress_bar
 from data import batches
 
+from . import checkpoint
 from .loop import evaluate
 
 
@@ -38,6 +40,7 @@ def measure(net, x, batch_size, ctx, show_progress=False):
                 for bn, values in zip(batch_norms, inputs):
                     sums[bn] = _add_batch(sums[bn], values)
                 bar.update(data.shape[0])
+                interrupts.reach("population statistics")
     finally:
         net.tap_batch_norm_inputs(False)
     statistics = {}
@@ -78,3 +81,29 @@ def accuracies(deployed, x, y, ctx, batch_size, batch_statistics_accuracy):
     return {"test_acc_batch_statistics": batch_statistics_accuracy,
             "test_acc_batch_statistics_batch_size": batch_size,
             "test_acc_population_statistics": evaluate(deployed, x, y, [ctx], batch_size)["test_acc"]}
+
+
+def form(net, dataset, batch_size, ctx, statistics=None, keep_with=None, test_acc=None, show_progress=False):
+    """The one way to the population form of a trained spec'd network, after training and in
+    export_model.py: (the form, its accuracies, the line that says them).
+
+    statistics: those kept with the network's checkpoint, if any; else they are measured in one
+    pass over dataset's training images and, with keep_with=(prefix, epoch), kept with that
+    checkpoint. test_acc: the batch-statistics accuracy already measured (a run's last
+    evaluation); None: measured now, in batches of batch_size.
+    """
+    if statistics is None:
+        statistics, seconds = measure(net, dataset.train_x, batch_size, ctx, show_progress)
+        if keep_with is not None:
+            checkpoint.add_population_statistics(*keep_with, statistics)
+        source = "one pass over %d training images in %.1f s" % (dataset.train_x.shape[0], seconds)
+    else:
+        source = "kept with the checkpoint"
+    if test_acc is None:
+        test_acc = evaluate(net, dataset.test_x, dataset.test_y, [ctx], batch_size)["test_acc"]
+    deployed = deployment_network(net, statistics, dataset.num_classes, ctx)
+    results = accuracies(deployed, dataset.test_x, dataset.test_y, ctx, batch_size, test_acc)
+    line = ("population statistics: %s; test accuracy %.4f with them, %.4f with batch statistics "
+            "(batches of %d)" % (source, results["test_acc_population_statistics"],
+                                 results["test_acc_batch_statistics"], batch_size))
+    return deployed, results, line

@@ -16,7 +16,11 @@ import json
 import os
 import sys
 
+from common import interrupts
+from common.files import write_json
+
 from . import checkpoint, plots
+from .settings import PER_RUN_SETTINGS
 
 DEFAULT_COMET_PROJECT = "cifar10-gluon"  # where runs go unless a flag, COMET_PROJECT_NAME or the config file says
 # Startup with a bad key or no network must not hang: comet_ml's default retries wait ~35 s
@@ -52,9 +56,6 @@ COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
     "comet.auto_log.git_patch": ("log_git_patch", False),
 }
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
-# Settings that differ between any two runs, and so are not "changed" by a resume.
-PER_RUN_SETTINGS = {"run_name", "output_dir", "load_epoch", "omp_num_threads", "export",
-                    "export_batch_statistics", "no_comet_model", "log_interval"}
 
 
 def comet_disabled(no_comet_flag):
@@ -237,9 +238,12 @@ class RunLog:
     confusion_matrix.json/.png, model.txt and status.json: finished, interrupted or failed),
     stdout, and Comet if enabled."""
 
+    keeps_records = True
+
     def __init__(self, run_dir, settings, comet=None, stream=None):
         self.run_dir = run_dir
         self.comet = comet
+        self.comet_ended = False
         self.stream = stream or sys.stdout
         self.title = settings.get("run_name", "")
         self.history = []
@@ -267,62 +271,78 @@ class RunLog:
             self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS},
                             step=step, epoch=record["epoch"])
 
-    def finish(self, confusion, class_names, model_summary, status="finished", model=None, results=None):
-        """The end of a run: confusion matrix (numbers and picture), model summary, final metrics
-        and pictures, then Comet's end. status: 'finished', or 'interrupted' for a run stopped by
-        the user. model: (name, files) of an export to log to Comet as a model. results: values
-        measured after training (the test accuracy with population statistics), kept in
-        status.json and as Comet's final_* values."""
-        self._write_status(status, results=results)
-        with open(os.path.join(self.run_dir, "confusion_matrix.json"), "w") as f:
-            json.dump({"labels": class_names, "matrix": confusion}, f)
+    def finish(self, confusion, class_names, model_summary, model=None, results=None):
+        """The end of a run that trained to the end: confusion matrix (numbers and picture), model
+        summary, final metrics and pictures, then close('finished'). model: (name, files) of an
+        export to log to Comet as a model. results: values measured after training (the test
+        accuracy with population statistics), kept in status.json and as Comet's final_* values."""
+        write_json(os.path.join(self.run_dir, "confusion_matrix.json"),
+                   {"labels": class_names, "matrix": confusion})
         confusion_png = plots.draw_confusion(confusion, class_names,
                                              os.path.join(self.run_dir, "confusion_matrix.png"))
         with open(os.path.join(self.run_dir, "model.txt"), "w") as f:
             f.write(model_summary + "\n")
-        if self.comet is None:
+        if self.comet is not None:
+            self.comet.call("log_confusion_matrix", matrix=confusion, labels=class_names,
+                            title="test set", file_name="confusion-matrix.json")
+            self.comet.call("set_model_graph", model_summary)
+            for path in (self.curves_path, confusion_png):
+                if os.path.exists(path):  # no curves without a completed epoch
+                    self.comet.call("log_image", path, name=os.path.basename(path))
+            if model is not None:
+                name, files = model
+                for path in files:
+                    self.comet.call("log_model", name, path, file_name=os.path.basename(path))
+            if self.history:
+                final = dict({k: self.history[-1][k] for k in EPOCH_METRICS}, **(results or {}))
+                self.comet.call("log_others", {"final_" + k: v for k, v in final.items()})
+        self.close("finished", results=results)
+
+    def close(self, status, reason=None, results=None):
+        """Ends the record: status.json says how the run ended ('finished', 'interrupted' by the
+        user, or 'failed') and why, and the Comet experiment is ended (its upload, or its offline
+        archive written). Closing again after an interrupted close ends Comet then."""
+        self._write_status(status, reason, results)
+        if self.comet is None or self.comet_ended:
             return
-        self.comet.call("log_confusion_matrix", matrix=confusion, labels=class_names,
-                        title="test set", file_name="confusion-matrix.json")
-        self.comet.call("set_model_graph", model_summary)
-        for path in (self.curves_path, confusion_png):
-            if os.path.exists(path):  # no curves without a completed epoch
-                self.comet.call("log_image", path, name=os.path.basename(path))
-        if model is not None:
-            name, files = model
-            for path in files:
-                self.comet.call("log_model", name, path, file_name=os.path.basename(path))
-        if self.history:
-            final = dict({k: self.history[-1][k] for k in EPOCH_METRICS}, **(results or {}))
-            self.comet.call("log_others", {"final_" + k: v for k, v in final.items()})
-        self.comet.call("log_other", "status", status)
-        self._end_comet()
-
-    def fail(self, reason):
-        """The end of a run that failed: the folder and Comet say so and why; nothing else is
-        reported of the broken network."""
-        self._write_status("failed", reason)
-        if self.comet is None:
-            return
-        self.comet.call("add_tag", "failed")
-        self.comet.call("log_others", {"status": "failed", "failure": reason})
-        self._end_comet()
-
-    def _write_status(self, status, reason=None, results=None):
-        with open(os.path.join(self.run_dir, "status.json"), "w") as f:
-            json.dump(dict({"status": status, "reason": reason, "epochs_logged": len(self.history)},
-                           **(results or {})), f)
-
-    def _end_comet(self):
+        if status == "failed":
+            self.comet.call("add_tag", "failed")
+            self.comet.call("log_others", {"status": status, "failure": reason})
+        else:
+            self.comet.call("log_others", dict({"status": status}, **({"reason": reason} if reason else {})))
+        interrupts.reach("upload")
         archives = self.comet.end()
+        self.comet_ended = True
         if archives and not self.comet.online:
             print("Comet: this run is saved offline; upload it with:\n  comet upload %s"
                   % " ".join(archives), file=sys.stderr)
 
+    def fail(self, reason):
+        """The end of a run that failed: the folder and Comet say so and why; nothing else is
+        reported of the broken network."""
+        self.close("failed", reason)
+
+    def _write_status(self, status, reason=None, results=None):
+        write_json(os.path.join(self.run_dir, "status.json"),
+                   dict({"status": status, "reason": reason, "epochs_logged": len(self.history)},
+                        **(results or {})))
+
 
 class SilentLog:
-    """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job (and
-    alone finishes it)."""
+    """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job, and
+    this one keeps nothing, so that the run's wiring is the same on every worker."""
+    run_dir = None
+    experiment_key = None
+    keeps_records = False  # nothing is measured for it after training
 
     def log_epoch(self, record, step):
+        pass
+
+    def finish(self, confusion, class_names, model_summary, model=None, results=None):
+        pass
+
+    def close(self, status, reason=None, results=None):
+        pass
+
+    def fail(self, reason):
         pass

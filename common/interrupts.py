@@ -1,0 +1,95 @@
+"""Stopping cleanly at any moment: Ctrl-C (SIGINT) and SIGTERM raise `Interrupted` from a
+command's first line to its last, and the stage the process has reached names where it stopped.
+
+    install()        at every command's start (runtime.start): SIGINT and SIGTERM raise
+                     Interrupted. A SIGINT the process was started ignoring (a background job of a
+                     non-interactive shell) stays ignored for the whole run, as Python itself
+                     leaves it: one handling from the first line to the last.
+    reach(stage)     the process enters a stage ('download', 'training', 'export', ...), which
+                     the stop message names
+    held()           a block that an interrupt cannot split: it is raised when the block ends
+
+CIFAR_STOP_AT=STAGE or STAGE@N (or a named point of a stage) makes the process send itself
+SIGINT (CIFAR_STOP_SIGNAL=SIGTERM: that one) the Nth time it reaches it: the tests stop a run at a named point this way, where
+a timer would race the run. Nothing else reads these variables.
+"""
+import contextlib
+import os
+import signal
+import threading
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+EXIT_CODE = 130  # what a shell reports for a process stopped by Ctrl-C
+
+_reached = {}  # stage -> times reached
+_stage = ["start-up"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM; a KeyboardInterrupt, so the code that cleans up after one catches both."""
+
+    def __init__(self, signum=signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self):
+        return signal.Signals(self.signum).name
+
+
+def _raise(signum, frame):
+    raise Interrupted(signum)
+
+
+def install():
+    """SIGINT (unless ignored from the start) and SIGTERM raise Interrupted in the main thread."""
+    for signum in HANDLED:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _raise)
+
+
+def stage():
+    """The stage the process reached last ('start-up' before any)."""
+    return _stage[0]
+
+
+def reach(name, point=None):
+    """Marks that the process is in stage `name`, at `point` of it where that is named (e.g.
+    'epoch', an epoch's end in training); the test hook may stop it here."""
+    _stage[0] = name
+    key = point or name
+    _reached[key] = count = _reached.get(key, 0) + 1
+    wanted, _, times = os.environ.get("CIFAR_STOP_AT", "").partition("@")
+    if wanted == key and count == int(times or 1):
+        os.kill(os.getpid(), getattr(signal, os.environ.get("CIFAR_STOP_SIGNAL", "SIGINT")))
+
+
+def message(interrupt, what_was_kept):
+    """The one line that says a command stopped: by which signal, where, and what is kept."""
+    name = interrupt.name if isinstance(interrupt, Interrupted) else "SIGINT"
+    return "stopped by %s during %s; %s" % (name, stage(), what_was_kept)
+
+
+@contextlib.contextmanager
+def held():
+    """Holds Ctrl-C and SIGTERM back until the block is done, then raises Interrupted.
+
+    So that an epoch's report and its checkpoint happen together or not at all: otherwise an
+    interrupt between them would leave an epoch logged (stdout, Comet) but not saved, and logged
+    a second time after the resume. A signal that is ignored stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    received = []
+    previous = {signum: signal.getsignal(signum) for signum in HANDLED}
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        raise Interrupted(received[0])
