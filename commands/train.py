@@ -18,7 +18,7 @@ from commands import seed_group, train_flags
 from common.cli import USER_ERRORS, command, report_export, say
 from common import interrupts
 from data import Dataset, prepare
-from training import checkpoint, config as run_config, distributed, population, saved_model, tracking
+from training import checkpoint, config as run_config, distributed, population, tracking
 from training.config import RunConfig
 from training.export import export
 from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit

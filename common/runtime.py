@@ -47,6 +47,7 @@ def start(command, argv=None):
     with one line and exit code 130."""
     interrupts.install()
     try:
+        interrupts.reach("start-up")
         prepare()
         main = importlib.import_module(command).main if isinstance(command, str) else command
         return main(argv)

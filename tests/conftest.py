@@ -1,21 +1,15 @@
-"""Shared fixtures: CIFAR-10 files in the official binary layout, archives of them, a local server."""
+"""Shared fixtures: CIFAR-10 files in the official binary layout, archives of them, a local server.
+(Helpers that are not fixtures: helpers.py.)"""
 import hashlib
 import http.server
-import io
 import os
-import subprocess
-import sys
-import tarfile
-import tempfile
 import threading
 import warnings
 
-import numpy as np
 import pytest
 
 from common import runtime
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # on sys.path: pytest.ini
+from helpers import BATCH_NAMES, make_tar_gz, synthetic_records, write_files
 
 
 def pytest_configure(config):
@@ -23,30 +17,6 @@ def pytest_configure(config):
     with warnings.catch_warnings():  # MXNet's import uses what newer numpy/setuptools deprecate
         warnings.simplefilter("ignore", DeprecationWarning)
         runtime.prepare()
-
-RECORDS = 10000  # per file, as in the official files
-FEW = 120  # records per file that belong to classes 0, 1, 2; the rest are classes 3-9
-
-
-def synthetic_records(seed, records=RECORDS):
-    """A batch file's bytes: learnable images (a class colour plus noise), labels 0-9.
-
-    Only the first FEW records of each file have labels 0-2, so `--classes 0,1` selects a tiny
-    training set (5 * 80 images) and tests of the command line run in seconds.
-    """
-    rng = np.random.RandomState(seed)
-    labels = np.where(np.arange(records) < FEW, np.arange(records) % 3, 3 + np.arange(records) % 7)
-    colours = np.random.RandomState(0).randint(40, 216, size=(10, 3, 1, 1))
-    noise = np.frombuffer(rng.bytes(records * 3072), dtype=np.uint8).astype(np.int16) % 81 - 40
-    images = np.clip(colours[labels] + noise.reshape(records, 3, 32, 32), 0, 255).astype(np.uint8)
-    out = np.empty((records, 3073), dtype=np.uint8)
-    out[:, 0] = labels
-    out[:, 1:] = images.reshape(records, -1)
-    return out.tobytes()
-
-
-BATCH_NAMES = ["data_batch_%d.bin" % i for i in range(1, 6)] + ["test_batch.bin"]
-
 
 @pytest.fixture(scope="session")
 def batch_files():
@@ -56,35 +26,12 @@ def batch_files():
     return files
 
 
-def write_files(folder, files):
-    os.makedirs(folder, exist_ok=True)
-    for name, content in files.items():
-        with open(os.path.join(folder, name), "wb") as f:
-            f.write(content)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory, batch_files):
     """A data dir holding cifar-10-batches-bin/, as the official archive extracts (read-only use)."""
     root = tmp_path_factory.mktemp("cifar")
     write_files(os.path.join(root, "cifar-10-batches-bin"), batch_files)
     return str(root)
-
-
-def make_tar_gz(members):
-    """A .tar.gz in memory. members: list of (name, bytes) or (name, tarfile.TarInfo) pairs."""
-    buf = io.BytesIO()
-    # compresslevel 0: still a valid gzip stream, without the time spent compressing.
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=0) as tar:
-        for name, content in members:
-            if isinstance(content, tarfile.TarInfo):
-                tar.addfile(content)
-            else:
-                info = tarfile.TarInfo(name)
-                info.size = len(content)
-                tar.addfile(info, io.BytesIO(content))
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="session")
@@ -132,14 +79,13 @@ def http_server():
     server.server_close()
 
 
-def run_cli(*args, timeout=600, env=None, cwd=None):
-    """Runs train_cifar10.py in a fresh interpreter; returns the CompletedProcess.
+@pytest.fixture
+def usage(capsys, monkeypatch):
+    """usage(*ARGS) -> the one `error:` line of the usage error train_cifar10.py ARGS gives, found
+    in-process (main(argv) raising SystemExit(2), nothing on stdout); Comet off, as run_cli has it.
+    usage(*ARGS, main=other_main) for another command."""
+    from commands import train
+    from helpers import usage_error
 
-    It runs in a new temporary folder (where its runs/ folder lands) and without Comet, unless
-    the test says otherwise through env and cwd.
-    """
-    environment = dict(os.environ, COMET_DISABLE="1")
-    environment.update(env or {})
-    return subprocess.run([sys.executable, os.path.join(REPO, "train_cifar10.py")] + list(args),
-                          capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd or tempfile.mkdtemp(prefix="run-cli-"), env=environment)
+    monkeypatch.setenv("COMET_DISABLE", "1")
+    return lambda *args, main=train.main: usage_error(main, [str(a) for a in args], capsys)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 
 SHARED_DATA = os.environ.get("CIFAR10_SHARED_DATA", os.path.join(REPO, os.pardir, "shared", "data"))
 BUILDER = os.path.join(SHARED_DATA, "make_cifar10_bin.py")

@@ -1,39 +1,21 @@
 """Checkpoints: exact resume, two-stage training, atomic writes under SIGKILL, bad checkpoints."""
-import hashlib
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 
 import mxnet as mx
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, TIMING, copy_checkpoint, digest, make_state, run_cli, stopped_at
 
-TIMING = {"time", "images_per_sec", "epoch_time"}
 
 
 def train(data_dir, prefix, *extra):
     result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--quiet", "--model-prefix", prefix, *extra)
     assert result.returncode == 0, result.stderr
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in result.stdout.splitlines()]
-
-
-def digest(path):
-    return hashlib.md5(open(path, "rb").read()).hexdigest()
-
-
-def copy_checkpoint(src_prefix, dst_prefix, epoch):
-    """All files of PREFIX-NNNN (the last one also has the population statistics, .bnstats)."""
-    os.makedirs(os.path.dirname(dst_prefix), exist_ok=True)
-    for ext in ("params", "states", "json", "bnstats"):
-        if os.path.exists("%s-%04d.%s" % (src_prefix, epoch, ext)):
-            shutil.copy("%s-%04d.%s" % (src_prefix, epoch, ext), "%s-%04d.%s" % (dst_prefix, epoch, ext))
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +108,6 @@ def test_a_checkpoint_of_a_format_this_code_cannot_read_is_refused_with_one_line
     ("truncate", ["--classes", "0,1", "--epochs", "3"], 1, "m-0001.params is damaged"),
     ("corrupt-json", ["--classes", "0,1", "--epochs", "3"], 1, "m-0001.json is damaged"),
     (None, ["--classes", "0,2", "--epochs", "3"], 1, "holds spec-resnet for classes airplane,automobile"),
-    (None, ["--classes", "0,1", "--epochs", "1"], 2, "--load-epoch 1 leaves nothing to train with --epochs 1"),
 ])
 def test_a_bad_checkpoint_is_one_clear_error_and_nothing_is_overwritten(full_run, data_dir, tmp_path, damage, args, code, message):
     full_prefix, _ = full_run
@@ -149,32 +130,25 @@ def test_a_bad_checkpoint_is_one_clear_error_and_nothing_is_overwritten(full_run
     assert {name: digest(os.path.join(folder, name)) for name in os.listdir(folder)} == before
 
 
-def test_load_epoch_needs_a_prefix(data_dir):
-    result = run_cli("--data-dir", data_dir, "--load-epoch", "1")
-    assert result.returncode == 2 and "--load-epoch needs --model-prefix" in result.stderr
+def test_load_epoch_needs_a_prefix_and_an_epoch_to_train(data_dir, usage):
+    assert "--load-epoch needs --model-prefix" in usage("--data-dir", data_dir, "--load-epoch", "1")
+    assert "--load-epoch 1 leaves nothing to train with --epochs 1" in usage(
+        "--data-dir", data_dir, "--model-prefix", "m", "--load-epoch", "1", "--epochs", "1")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, signum):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, signal_name):
     prefix = str(tmp_path / "m")
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", data_dir,
-                             "--classes", "0,1", "--epochs", "200", "--model-prefix", prefix,
-                             "--output-dir", str(tmp_path / "run")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tempfile.mkdtemp(), env=dict(os.environ, COMET_DISABLE="1"))
-    deadline = time.time() + 120
-    while not os.path.exists(prefix + "-0002.json") and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    match = re.search(r"latest checkpoint is .*-(\d{4}): resume with the same command and --load-epoch (\d+)", err)
-    assert match and int(match.group(1)) == int(match.group(2)) >= 2, err
-    epochs_logged = len(out.splitlines())
-    assert epochs_logged >= 2 and open(str(tmp_path / "run" / "metrics.jsonl")).read() == out
-    resumed = train(data_dir, prefix, "--epochs", str(int(match.group(2)) + 1), "--load-epoch", match.group(2))
-    assert [m["epoch"] for m in resumed] == [int(match.group(2))]
+    stopped = stopped_at("epoch@2", "--data-dir", data_dir, "--classes", "0,1", "--epochs", "4",
+                         "--model-prefix", prefix, "--output-dir", str(tmp_path / "run"), signal_name=signal_name)
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.splitlines()[-1] == (
+        "stopped by %s during training; 2 of 4 epochs done. The latest checkpoint is %s-0002: resume "
+        "with the same command and --load-epoch 2." % (signal_name, prefix))
+    assert "Traceback" not in stopped.stderr
+    assert len(stopped.stdout.splitlines()) == 2 and open(str(tmp_path / "run" / "metrics.jsonl")).read() == stopped.stdout
+    resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "2")
+    assert [m["epoch"] for m in resumed] == [2]
 
 
 def test_with_a_save_period_only_those_epochs_and_the_last_are_kept(data_dir, tmp_path):
@@ -186,29 +160,19 @@ def test_with_a_save_period_only_those_epochs_and_the_last_are_kept(data_dir, tm
 
 def test_an_interrupt_between_save_periods_still_saves_the_last_completed_epoch(data_dir, tmp_path):
     prefix = str(tmp_path / "m")
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", data_dir,
-                             "--classes", "0,1", "--epochs", "200", "--save-period", "50",
-                             "--model-prefix", prefix, "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tempfile.mkdtemp(), env=dict(os.environ, COMET_DISABLE="1"))
-    pending = os.path.join(str(tmp_path), ".pending-m", "m-0002.json")
-    deadline = time.time() + 120
-    while not os.path.exists(pending) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    epoch = int(re.search(r"--load-epoch (\d+)", err).group(1))
-    assert epoch >= 2
-    assert sorted(os.listdir(str(tmp_path))) == sorted("m-%04d.%s" % (epoch, ext) for ext in ("params", "states", "json"))
-    resumed = train(data_dir, prefix, "--epochs", str(epoch + 1), "--load-epoch", str(epoch))
-    assert [m["epoch"] for m in resumed] == [epoch]
+    # Stopped in the third epoch's second batch (4 batches an epoch): epoch 2 was pending.
+    stopped = stopped_at("training@10", "--data-dir", data_dir, "--classes", "0,1", "--epochs", "4",
+                         "--save-period", "50", "--model-prefix", prefix, "--quiet")
+    assert stopped.returncode == 130, stopped.stderr
+    assert "--load-epoch 2." in stopped.stderr
+    assert sorted(os.listdir(str(tmp_path))) == sorted("m-0002.%s" % ext for ext in ("params", "states", "json"))
+    resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "2")
+    assert [m["epoch"] for m in resumed] == [2]
 
 
 def test_an_interrupt_while_the_previous_pending_epoch_is_removed_still_publishes_a_complete_epoch(tmp_path, monkeypatch):
     # CI once caught SIGINT between two removals of the older pending epoch's files: the saver
     # then tried to publish the half-removed epoch. The interrupt is injected at that moment.
-    from test_training import make_state
     from training import checkpoint
     state = make_state([mx.cpu()])
     saver = checkpoint.Saver(str(tmp_path / "m"), period=50, meta={"model": "spec-resnet", "class_names": ["a", "b"]})

@@ -3,16 +3,13 @@ settings respected, seed groups, and the comparison of groups in the run folders
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 import zipfile
 
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli, stopped_at
 
 OFFLINE = {"COMET_DISABLE": "", "COMET_API_KEY": ""}  # Comet on, no key: offline archives
 
@@ -38,19 +35,11 @@ def others(messages):
 def test_a_training_stopped_resumed_and_continued_is_one_experiment_with_every_epoch_once(data_dir, tmp_path):
     prefix, home = str(tmp_path / "ck" / "m"), str(tmp_path)
     common = ["--data-dir", data_dir, "--classes", "0,1", "--model-prefix", prefix, "--quiet"]
-    env = dict(os.environ, HOME=home, **OFFLINE)
     # Stage 1: 4 epochs, stopped by Ctrl-C once epoch 2 is saved.
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "train_cifar10.py")] + common
-                            + ["--epochs", "4", "--output-dir", str(tmp_path / "run1")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=tempfile.mkdtemp(), env=env)
-    deadline = time.time() + 120
-    while not os.path.exists(prefix + "-0002.json") and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    stopped = int(re.search(r"--load-epoch (\d+)", err).group(1))
+    first = stopped_at("epoch@2", *common, "--epochs", "4", "--output-dir", str(tmp_path / "run1"),
+                       env=dict(HOME=home, **OFFLINE))
+    assert first.returncode == 130, first.stderr
+    stopped = 2
     # The same command resumes it to the end; then a second stage at a lower rate.
     talking = [arg for arg in common if arg != "--quiet"]  # it says which experiment it continues
     resumed = run_cli(*talking, "--epochs", "4", "--load-epoch", str(stopped), "--output-dir",
@@ -155,10 +144,10 @@ def test_export_is_not_logged_as_a_model_with_no_comet_model(data_dir, tmp_path)
     assert (tmp_path / "ex.onnx").is_file()
 
 
-def test_no_comet_model_without_an_export_is_a_usage_error(tmp_path):
-    result = run_cli("--no-comet-model", env=dict(HOME=str(tmp_path), **OFFLINE))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "--no-comet-model would have no effect: only an export (--export PATH) is logged" in result.stderr
+def test_no_comet_model_without_an_export_is_a_usage_error(tmp_path, usage, monkeypatch):
+    for key, value in dict(HOME=str(tmp_path), **OFFLINE).items():
+        monkeypatch.setenv(key, value)
+    assert "--no-comet-model would have no effect: only an export (--export PATH) is logged" in usage("--no-comet-model")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from common import cuda
 
 WHEEL_FOLDERS = {  # soname -> the folder NVIDIA's pip wheel puts it in, under site-packages/nvidia

@@ -7,7 +7,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import BATCH_NAMES, FEW, make_tar_gz, write_files
+from helpers import BATCH_NAMES, FEW, make_tar_gz, write_files
 from data import DataError, load_cifar10, parse_classes
 from data.cifar import download_and_extract
 from data.pipeline import batch_bounds, batches, channel_stats, normalize, prepare, select_classes

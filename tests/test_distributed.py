@@ -11,13 +11,12 @@ import subprocess
 import sys
 import time
 
-import mxnet as mx
 import numpy as np
 import pytest
 
 import launch
 from training import distributed
-from conftest import REPO, run_cli
+from helpers import REPO, load_params as load_copy, running
 
 WORKER = os.path.join(REPO, "tests", "dist_worker.py")
 JOB_TIMEOUT = 150  # s, for launch.py; the test waits a little longer
@@ -31,16 +30,6 @@ def run_launch(*args, cwd=None):
                           env=dict(os.environ, COMET_DISABLE="1", PYTHONPATH=REPO))
     proc.seconds = time.monotonic() - started
     return proc
-
-
-def running(marker):
-    """Processes whose command line contains marker (a test's own temporary folder)."""
-    out = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
-    return out.split()
-
-
-def load_copy(path):
-    return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
 
 
 def test_two_dist_sync_workers_train_to_identical_parameters(tmp_path):
@@ -108,9 +97,8 @@ def test_dist_async_workers_finish(tmp_path):
     (["--kv-store", "nccl"], "needs --num-gpus 1 or more"),
     (["--kv-store", "dist_async", "--model-prefix", "m"], "checkpoints (--model-prefix) need dist_sync"),
 ])
-def test_kvstore_usage_errors(flags, message, data_dir):
-    proc = run_cli("--data-dir", data_dir, *flags, timeout=120)
-    assert proc.returncode == 2 and message in proc.stderr
+def test_kvstore_usage_errors(flags, message, data_dir, usage):
+    assert message in usage("--data-dir", data_dir, *flags)
 
 
 def test_shards_are_equal_disjoint_and_fixed():

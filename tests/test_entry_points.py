@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 LAYERS = (("common",), ("models", "data"), ("training",), ("tools", "commands"))  # lowest first
 NEVER_LOAD_MXNET = {"launch.py", "tools/compare_runs.py"}  # they read, start processes and draw

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from common import cuda
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 
 STANDIN_DRIVER = r"""
 #include <stdio.h>

@@ -12,9 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
-from test_checkpoint import digest
-from test_distributed import load_copy, running
+from helpers import REPO, digest, json_lines, load_params as load_copy, run_cli, running, without_timing
 
 WORKER = os.path.join(REPO, "tests", "dist_worker.py")
 HOROVODRUN = os.path.join(os.path.dirname(sys.executable), "horovodrun")
@@ -40,16 +38,6 @@ def horovodrun(*command, cwd=None, ranks=2, threads=None, hosts=None):
                           env=env)
     proc.seconds = time.monotonic() - started
     return proc
-
-
-def json_lines(stdout):
-    """The JSON records of a job's output (horovodrun prefixes each line with its rank)."""
-    records = []
-    for line in stdout.splitlines():
-        text = line[line.index("{"):] if "{" in line else ""
-        if text:
-            records.append((line[:line.index("{")], json.loads(text)))
-    return records
 
 
 @needs_horovod
@@ -101,7 +89,7 @@ def horovod_run(data_dir, tmp_path_factory):
 @needs_horovod
 def test_train_cifar10_on_horovod_rank_0_alone_reports_and_writes(horovod_run):
     folder, proc = horovod_run
-    records = json_lines(proc.stdout)
+    records = json_lines(proc.stdout, with_prefix=True)
     assert [r["epoch"] for _, r in records] == [0, 1]  # one report per epoch: rank 0's
     assert all("[0]" in prefix for prefix, _ in records)
     assert sorted(os.listdir(folder)) == ["ckpt", "run"]  # no second writer's folder
@@ -126,9 +114,7 @@ def test_a_horovod_job_resumes_from_its_checkpoint_as_if_never_stopped(horovod_r
                          "--model-prefix", "ckpt/m", "--load-epoch", "1", "--output-dir", "run", "--quiet",
                          cwd=str(tmp_path), hosts=str(tmp_path / "hosts"))
     assert resumed.returncode == 0, resumed.stderr[-3000:] + resumed.stdout[-3000:]
-    timing = {"time", "images_per_sec", "epoch_time"}
-    strip = lambda records: [{k: v for k, v in r.items() if k not in timing} for _, r in records]
-    assert strip(json_lines(resumed.stdout)) == strip(json_lines(proc.stdout))[1:]
+    assert without_timing(json_lines(resumed.stdout)) == without_timing(json_lines(proc.stdout))[1:]
     for ext in ("params", "states"):
         assert digest(tmp_path / "ckpt" / ("m-0002.%s" % ext)) == digest(folder / "ckpt" / ("m-0002.%s" % ext))
 
@@ -138,9 +124,8 @@ def test_a_horovod_job_resumes_from_its_checkpoint_as_if_never_stopped(horovod_r
     (["--kv-store", "horovod", "--gpus", "0,1"], "one GPU per process"),
     (["--kv-store", "horovod", "--seeds", "1,2"], "launch one job per --seed"),
 ])
-def test_horovod_usage_errors(flags, message, data_dir):
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", *flags)
-    assert result.returncode == 2 and message in result.stderr
+def test_horovod_usage_errors(flags, message, data_dir, usage):
+    assert message in usage("--data-dir", data_dir, "--classes", "0,1", *flags)
 
 
 def test_horovod_missing_is_one_line_saying_how_to_get_it(data_dir, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from mxnet import autograd, gluon
 
 import models
-from conftest import run_cli
+from helpers import run_cli
 from models.inception import RRELU_LOWER, RRELU_UPPER, InceptionBNSmall, RReLU, SubInceptionRReLU
 
 NETWORKS = [("sub-inception-rrelu", SubInceptionRReLU, 100), ("inception-bn-small", InceptionBNSmall, 10)]

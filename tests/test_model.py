@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
+from helpers import np_spec_net, weights_in_spec_order
 from models import ConvBlock, ResidualBlock, Scale, SpecResNet
 
 
@@ -23,52 +24,6 @@ def random_images(n=6, seed=1):
 
 # ----------------------------------------------------------------------------------------------
 # A plain numpy implementation of the spec'd network (models/spec_resnet.py's docstring), in float64
-
-def np_conv(x, w):
-    """Stride-1 'same' convolution without bias (zero padding of kernel // 2)."""
-    k = w.shape[-1]
-    p = k // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    h, wd = x.shape[2:]
-    out = np.zeros((x.shape[0], w.shape[0], h, wd))
-    for i in range(k):
-        for j in range(k):
-            out += np.einsum("nchw,oc->nohw", xp[:, :, i:i + h, j:j + wd], w[:, :, i, j])
-    return out
-
-
-def np_bn(x):
-    mean = x.mean(axis=(0, 2, 3), keepdims=True)
-    var = x.var(axis=(0, 2, 3), keepdims=True)  # biased
-    return (x - mean) / np.sqrt(var + 1e-5)
-
-
-def np_block(x, w3, w1=None):
-    y = np.maximum(np_bn(np_conv(x, w3)), 0)
-    return y + np_conv(x, w1) if w1 is not None else y
-
-
-def np_maxpool2(x):
-    n, c, h, w = x.shape
-    return x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
-
-
-def np_spec_net(x, weights):
-    """weights: conv3x3 of blocks 1-4, 1x1 skips of blocks 2-4, dense."""
-    c1, c2, c3, c4, s2, s3, s4, dense = weights
-    x = np_block(x, c1)
-    x = np_maxpool2(np_block(x, c2, s2))
-    x = np_maxpool2(np_block(x, c3, s3))
-    x = np_block(x, c4, s4).max(axis=(2, 3))
-    return 0.125 * x @ dense.T
-
-
-def weights_in_spec_order(net):
-    f = net.features
-    convs = [f[0].conv, f[1].body.conv, f[3].body.conv, f[5].body.conv,
-             f[1].skip, f[3].skip, f[5].skip, net.output[0]]
-    return [layer.weight.data().asnumpy().astype(np.float64) for layer in convs]
-
 
 # ----------------------------------------------------------------------------------------------
 

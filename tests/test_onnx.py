@@ -11,38 +11,10 @@ import onnx
 import pytest
 from mxnet import autograd, gluon
 
-import models
-from conftest import REPO, run_cli
+from helpers import REPO, export_network as export, run_cli, trained_a_little
 from training import saved_model
 
 NETWORKS = ["spec-resnet", "cifar_resnet20_v1", "inception-bn-small", "sub-inception-rrelu"]
-
-
-def trained_a_little(name, num_classes=3, steps=3):
-    """The network after a few SGD steps on random images: weights and (for networks with running
-    statistics) moving mean and variance no longer at their initial values."""
-    mx.random.seed(0)
-    size = models.input_size(name)
-    net = models.build(name, num_classes, [mx.cpu()])
-    models.initialize(net, name, mx.cpu())
-    net.hybridize()
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05})
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    x = mx.nd.random.normal(shape=(16, 3, size, size))
-    y = mx.nd.array(np.arange(16) % num_classes)
-    for _ in range(steps):
-        with autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        trainer.step(16)
-    return net
-
-
-def export(net, name, path, num_classes=3):
-    meta = {"model": name, "num_classes": num_classes, "input_size": models.input_size(name),
-            "class_names": ["c%d" % i for i in range(num_classes)], "mean": [0.0] * 3, "std": [1.0] * 3}
-    size = meta["input_size"]
-    return saved_model.export(net, path, meta, mx.nd.zeros((2, 3, size, size)))
 
 
 @pytest.mark.parametrize("name", NETWORKS)

@@ -9,9 +9,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, export_network as export, np_conv, np_maxpool2, predict, run_cli, trained_a_little, weights_in_spec_order
 from models import SpecResNet
-from test_model import np_conv, np_maxpool2, weights_in_spec_order
 from training import population, saved_model
 
 SMALL = (4, 6, 6, 8)  # widths of a small spec'd network: numpy can follow it quickly
@@ -62,7 +61,6 @@ def test_the_stored_statistics_are_the_batch_weighted_mean_and_biased_variance_o
 @pytest.fixture(scope="module")
 def population_export(tmp_path_factory):
     """A spec'd network after a few steps, its population form exported (MXNet files and ONNX)."""
-    from test_onnx import export, trained_a_little
 
     net = trained_a_little("spec-resnet")
     x = mx.nd.array(np.random.RandomState(5).normal(size=(40, 3, 32, 32)))
@@ -99,11 +97,6 @@ def test_the_onnx_file_of_the_population_form_uses_standard_batch_normalization(
 
 # ----------------------------------------------------------------------------------------------
 # Through the commands
-
-def predict(*args):
-    return subprocess.run([sys.executable, os.path.join(REPO, "predict.py")] + list(args),
-                          capture_output=True, text=True, timeout=300)
-
 
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory):
@@ -186,7 +179,7 @@ def test_export_model_measures_a_checkpoint_without_statistics_and_keeps_them(tr
 
 
 def test_export_model_on_data_that_is_not_the_checkpoints_is_one_clear_error(trained, tmp_path, batch_files):
-    from conftest import synthetic_records, write_files
+    from helpers import synthetic_records, write_files
 
     folder, _ = trained
     for ext in ("params", "states", "json"):
@@ -202,7 +195,5 @@ def test_export_model_on_data_that_is_not_the_checkpoints_is_one_clear_error(tra
     assert not (tmp_path / "ex-meta.json").exists()
 
 
-def test_export_batch_statistics_without_export_is_a_usage_error(data_dir):
-    result = run_cli("--data-dir", data_dir, "--export-batch-statistics")
-    assert result.returncode == 2
-    assert "--export-batch-statistics would have no effect" in result.stderr
+def test_export_batch_statistics_without_export_is_a_usage_error(data_dir, usage):
+    assert "--export-batch-statistics would have no effect" in usage("--data-dir", data_dir, "--export-batch-statistics")

@@ -6,7 +6,6 @@ amp.init changes MXNet for the whole process, so everything that turns AMP on ru
 of its own."""
 import json
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,15 +14,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
-from test_checkpoint import copy_checkpoint, digest
-from test_predict import predict
-from test_tracking import archive_messages, experiment_json
+from helpers import REPO, TIMING, archive_messages, copy_checkpoint, digest, experiment_json, predict, run_cli
 from training import precision
 
 BF16_CPU = bool(precision.cpu_flags() & set(precision.BF16_CPU_FLAGS))
 needs_bf16_cpu = pytest.mark.skipif(not BF16_CPU, reason="this CPU has neither AVX512_BF16 nor AMX")
-TIMING = {"time", "images_per_sec", "epoch_time"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,15 +59,13 @@ def test_cpu_flags_are_read_from_the_kernels_list(tmp_path):
     (["--amp-dtype", "bfloat16"], "--amp-dtype would have no effect: it chooses the precision of --amp"),
     (["--amp", "--num-gpus", "1", "--amp-dtype", "bfloat16"], "no bfloat16 GPU kernels"),
 ])
-def test_precision_flags_that_cannot_work_are_usage_errors(data_dir, args, message):
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", *args)
-    assert result.returncode == 2 and message in result.stderr and result.stdout == ""
+def test_precision_flags_that_cannot_work_are_usage_errors(data_dir, args, message, usage):
+    assert message in usage("--data-dir", data_dir, "--classes", "0,1", *args)
 
 
 @pytest.mark.skipif(BF16_CPU, reason="this CPU runs bfloat16 (the run is tested below)")
-def test_amp_on_a_cpu_without_bfloat16_is_a_usage_error_naming_the_feature(data_dir):
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--amp")
-    assert result.returncode == 2 and "AVX512_BF16 or AMX" in result.stderr
+def test_amp_on_a_cpu_without_bfloat16_is_a_usage_error_naming_the_feature(data_dir, usage):
+    assert "AVX512_BF16 or AMX" in usage("--data-dir", data_dir, "--classes", "0,1", "--amp")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,13 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, run_cli
-
-
-def predict(*args):
-    result = subprocess.run([sys.executable, os.path.join(REPO, "predict.py")] + list(args),
-                            capture_output=True, text=True, timeout=300)
-    return result
+from helpers import REPO, predict, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +103,12 @@ def test_bad_input_is_one_clear_error(trained, args, message):
     assert message in result.stderr
 
 
-def test_an_onnx_file_on_a_gpu_is_a_usage_error(trained):
+def test_an_onnx_file_on_a_gpu_is_a_usage_error(trained, usage):
+    from commands import predict as command
+
     folder, _ = trained
-    result = predict(str(folder / "export.onnx"), "x.png", "--num-gpus", "1")
-    assert result.returncode == 2 and "argument --num-gpus: an ONNX file runs in the CPU build of ONNX Runtime" in result.stderr
+    assert "argument --num-gpus: an ONNX file runs in the CPU build of ONNX Runtime" in usage(
+        folder / "export.onnx", "x.png", "--num-gpus", "1", main=command.main)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,13 +151,10 @@ def test_frozen_features_stay_put_while_the_output_layer_learns(trained, data_di
     assert json.loads(result.stdout.splitlines()[-1])["test_acc"] > 0.9
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["--finetune", "nowhere/x"], 1, "neither an export"),
-    (["--freeze-features"], 2, "--freeze-features goes with --finetune"),
-])
-def test_bad_finetuning_flags_are_one_clear_error(data_dir, args, code, message):
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--quiet", *args)
-    assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr
+def test_bad_finetuning_flags_are_one_clear_error(data_dir, usage):
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--quiet", "--finetune", "nowhere/x")
+    assert result.returncode == 1 and "neither an export" in result.stderr and "Traceback" not in result.stderr
+    assert "--freeze-features goes with --finetune" in usage("--data-dir", data_dir, "--freeze-features")
 
 
 @pytest.mark.parametrize("input_size", [32, 28])
@@ -171,7 +164,7 @@ def test_a_jpeg_of_another_size_reaches_the_network_bit_identical_in_training_an
     from commands import predict
     from data import load_image_folder, prepare
     from data.pipeline import eval_order
-    from training.saved_model import model_input
+    from data import model_input
 
     rng = np.random.RandomState(7)
     paths = {}
@@ -227,8 +220,9 @@ def test_an_export_of_a_format_this_code_cannot_read_is_refused_with_one_line(tr
                                      "version of this project that wrote it" % (tmp_path / "export-meta.json"))
 
 
-def test_a_batch_size_of_0_is_a_usage_error_in_plain_words(trained):
+def test_a_batch_size_of_0_is_a_usage_error_in_plain_words(trained, usage):
+    from commands import predict as command
+
     folder, _ = trained
-    result = predict(str(folder / "export"), "x.png", "--batch-size", "0")
-    assert result.returncode == 2 and result.stdout == ""
-    assert "argument --batch-size: expected a whole number of 1 or more, got '0'" in result.stderr
+    assert "argument --batch-size: expected a whole number of 1 or more, got '0'" in usage(
+        folder / "export", "x.png", "--batch-size", "0", main=command.main)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 SETUP_FILES = ["tools/env.sh", "requirements.txt", "requirements-cpu.txt", "requirements-common.txt", "requirements-onnx.txt",
                "requirements-test.txt"]

@@ -8,22 +8,10 @@ import zipfile
 
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, archive_messages, experiment_json, run_cli
 
 EPOCH_METRICS = ["train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec"]
 SECRET = "bogus-key-0123456789abcdef"  # must appear nowhere
-
-
-def archive_messages(run_dir):
-    archives = [os.path.join(run_dir, "comet", f) for f in os.listdir(os.path.join(run_dir, "comet"))]
-    assert len(archives) == 1 and archives[0].endswith(".zip")
-    with zipfile.ZipFile(archives[0]) as z:
-        return archives[0], [json.loads(line) for line in z.read("messages.json").decode().splitlines()]
-
-
-def experiment_json(archive):
-    with zipfile.ZipFile(archive) as z:
-        return json.loads(z.read("experiment.json"))
 
 
 def files_below(folder):

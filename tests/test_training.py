@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
-from models import SpecResNet
+from helpers import make_state
 from training.loop import PROGRESS_LAG, IntervalReport, evaluate, train_one_epoch
-from training.schedules import LinearDecay
-from training.state import TrainState, make_trainer
 
 TWO_CPUS = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
 
@@ -20,15 +18,6 @@ def learnable_batch(n=32, seed=0, classes=2):
     y = np.arange(n) % classes
     x = rng.normal(size=(n, 3, 32, 32)) + (y * 2.0 - 1.0).reshape(-1, 1, 1, 1)
     return mx.nd.array(x), mx.nd.array(y)
-
-
-def make_state(ctx, kvstore="device", num_classes=2, total_updates=100, seed=0):
-    mx.random.seed(seed)
-    net = SpecResNet(num_classes)
-    net.initialize(ctx=ctx)
-    net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, 0.05, 0.9, LinearDecay(total_updates, base_lr=0.05), kvstore=kvstore)
-    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(seed))
 
 
 def copies_differ(net):
@@ -158,14 +147,14 @@ def test_an_interrupt_during_the_end_of_an_epoch_waits_until_it_is_reported_and_
     import os
     import signal
 
-    from training.loop import interrupts_held
+    from common import interrupts
 
+    before = signal.getsignal(signal.SIGTERM)
     done = []
     with pytest.raises(KeyboardInterrupt):
-        with interrupts_held():
-            os.kill(os.getpid(), signal.SIGINT)
+        with interrupts.held():
             os.kill(os.getpid(), signal.SIGTERM)
             done.append("reported")
             done.append("saved")
     assert done == ["reported", "saved"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
