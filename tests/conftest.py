@@ -9,7 +9,8 @@ import warnings
 import pytest
 
 from common import runtime
-from helpers import BATCH_NAMES, make_tar_gz, synthetic_records, write_files
+from helpers import BATCH_NAMES, COARSE_NAMES, FINE_NAMES, cifar100_records, make_tar_gz, synthetic_records, write_files
+
 
 
 def pytest_configure(config):
@@ -18,12 +19,20 @@ def pytest_configure(config):
         warnings.simplefilter("ignore", DeprecationWarning)
         runtime.prepare()
 
+
 @pytest.fixture(scope="session")
 def batch_files():
     """{file name: bytes} of a complete synthetic CIFAR-10 in the official binary layout."""
     files = {name: synthetic_records(seed) for seed, name in enumerate(BATCH_NAMES)}
     files["batches.meta.txt"] = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
     return files
+
+
+@pytest.fixture(scope="session")
+def cifar100_files():
+    return {"train.bin": cifar100_records(0, 50000), "test.bin": cifar100_records(1, 10000),
+            "fine_label_names.txt": ("\n".join(FINE_NAMES) + "\n").encode(),
+            "coarse_label_names.txt": ("\n".join(COARSE_NAMES) + "\n").encode()}
 
 
 @pytest.fixture(scope="session")

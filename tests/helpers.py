@@ -130,6 +130,25 @@ def synthetic_records(seed, records=RECORDS):
 BATCH_NAMES = ["data_batch_%d.bin" % i for i in range(1, 6)] + ["test_batch.bin"]
 
 
+CIFAR100_FEW = 90  # records per file with fine labels 0, 1 or 5 (coarse 0, 0, 1); the rest are 10-99
+FINE_NAMES = ["fine%02d" % i for i in range(100)]
+COARSE_NAMES = ["coarse%02d" % i for i in range(20)]
+
+
+def cifar100_records(seed, records):
+    """A file's bytes: coarse byte, fine byte, then a learnable image (a colour per fine label)."""
+    rng = np.random.RandomState(seed)
+    fine = np.where(np.arange(records) < CIFAR100_FEW, np.array([0, 1, 5])[np.arange(records) % 3],
+                    10 + np.arange(records) % 90)
+    colours = np.random.RandomState(1).randint(30, 226, size=(100, 3, 1, 1))
+    noise = np.frombuffer(rng.bytes(records * 3072), dtype=np.uint8).astype(np.int16) % 61 - 30
+    images = np.clip(colours[fine] + noise.reshape(records, 3, 32, 32), 0, 255).astype(np.uint8)
+    out = np.empty((records, 3074), dtype=np.uint8)
+    out[:, 0], out[:, 1] = fine // 5, fine
+    out[:, 2:] = images.reshape(records, -1)
+    return out.tobytes()
+
+
 def write_files(folder, files):
     os.makedirs(folder, exist_ok=True)
     for name, content in files.items():

@@ -6,34 +6,9 @@ import os
 import numpy as np
 import pytest
 
-from helpers import make_tar_gz, run_cli, write_files
+from helpers import CIFAR100_FEW as FEW, COARSE_NAMES, FINE_NAMES, make_tar_gz, run_cli, write_files
 from data import DataError
 from data.cifar import CIFAR100, class_names, download_and_extract, load
-
-FEW = 90  # records per file with fine labels 0, 1 or 5 (coarse 0, 0, 1); the rest are 10-99
-FINE_NAMES = ["fine%02d" % i for i in range(100)]
-COARSE_NAMES = ["coarse%02d" % i for i in range(20)]
-
-
-def cifar100_records(seed, records):
-    """A file's bytes: coarse byte, fine byte, then a learnable image (a colour per fine label)."""
-    rng = np.random.RandomState(seed)
-    fine = np.where(np.arange(records) < FEW, np.array([0, 1, 5])[np.arange(records) % 3],
-                    10 + np.arange(records) % 90)
-    colours = np.random.RandomState(1).randint(30, 226, size=(100, 3, 1, 1))
-    noise = np.frombuffer(rng.bytes(records * 3072), dtype=np.uint8).astype(np.int16) % 61 - 30
-    images = np.clip(colours[fine] + noise.reshape(records, 3, 32, 32), 0, 255).astype(np.uint8)
-    out = np.empty((records, 3074), dtype=np.uint8)
-    out[:, 0], out[:, 1] = fine // 5, fine
-    out[:, 2:] = images.reshape(records, -1)
-    return out.tobytes()
-
-
-@pytest.fixture(scope="module")
-def cifar100_files():
-    return {"train.bin": cifar100_records(0, 50000), "test.bin": cifar100_records(1, 10000),
-            "fine_label_names.txt": ("\n".join(FINE_NAMES) + "\n").encode(),
-            "coarse_label_names.txt": ("\n".join(COARSE_NAMES) + "\n").encode()}
 
 
 @pytest.fixture(scope="module")
@@ -79,25 +54,6 @@ def test_an_archive_without_the_test_file_is_rejected(tmp_path, cifar100_files):
         download_and_extract(str(tmp_path), url="http://127.0.0.1:9/x",
                              md5=hashlib.md5(blob).hexdigest(), layout=CIFAR100)
     assert sorted(os.listdir(tmp_path)) == ["cifar-100-binary.tar.gz"]
-
-
-@pytest.mark.parametrize("damage, expected", [
-    ("truncate", r"train\.bin has 153699999 bytes, expected 153700000 \(truncated\)"),
-    ("bad fine label", r"train\.bin is corrupt: record 17 has fine label 120, but CIFAR-100 fine labels are 0-99"),
-    ("bad coarse label", r"test\.bin is corrupt: record 3 has coarse label 20, but CIFAR-100 coarse labels are 0-19"),
-])
-def test_damaged_files_are_named_in_the_error(tmp_path, cifar100_files, damage, expected):
-    folder = write_files(tmp_path / "cifar-100-binary", cifar100_files)
-    if damage == "truncate":
-        os.truncate(os.path.join(folder, "train.bin"), 50000 * 3074 - 1)
-    else:
-        name, record, offset, value = (("train.bin", 17, 1, 120) if damage == "bad fine label"
-                                       else ("test.bin", 3, 0, 20))
-        with open(os.path.join(folder, name), "r+b") as f:
-            f.seek(record * 3074 + offset)
-            f.write(bytes([value]))
-    with pytest.raises(DataError, match=expected):
-        load(CIFAR100, str(tmp_path), url="http://127.0.0.1:9/unused")
 
 
 @pytest.mark.parametrize("labels, classes, names", [

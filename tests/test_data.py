@@ -9,7 +9,7 @@ import pytest
 
 from helpers import BATCH_NAMES, FEW, make_tar_gz, write_files
 from data import DataError, load_cifar10, parse_classes
-from data.cifar import download_and_extract
+from data.cifar import LAYOUTS, download_and_extract, load
 from data.pipeline import batch_bounds, batches, channel_stats, normalize, prepare, select_classes
 
 
@@ -40,24 +40,30 @@ def test_a_folder_holding_the_bin_files_directly_works_too(tmp_path, batch_files
     assert load_cifar10(str(tmp_path), url="http://127.0.0.1:9/unused")[3].shape == (10000,)
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("truncate", r"data_batch_3\.bin has 30729999 bytes, expected 30730000 \(truncated\)"),
-    ("remove", r"data_batch_3\.bin is missing"),
-    ("bad label", r"data_batch_3\.bin is corrupt: record 17 has label 12"),
+@pytest.mark.parametrize("layout, name, damage, expected", [
+    ("cifar10", "data_batch_3.bin", "truncate", r"data_batch_3\.bin has 30729999 bytes, expected 30730000 \(truncated\)"),
+    ("cifar10", "data_batch_3.bin", "remove", r"data_batch_3\.bin is missing"),
+    ("cifar10", "data_batch_3.bin", (17, 0, 12), r"data_batch_3\.bin is corrupt: record 17 has label 12"),
+    ("cifar100", "train.bin", "truncate", r"train\.bin has 153699999 bytes, expected 153700000 \(truncated\)"),
+    ("cifar100", "train.bin", (17, 1, 120), r"train\.bin is corrupt: record 17 has fine label 120, but CIFAR-100 fine labels are 0-99"),
+    ("cifar100", "test.bin", (3, 0, 20), r"test\.bin is corrupt: record 3 has coarse label 20, but CIFAR-100 coarse labels are 0-19"),
 ])
-def test_damaged_files_are_named_in_the_error(tmp_path, batch_files, damage, expected):
-    folder = write_files(tmp_path / "cifar-10-batches-bin", batch_files)
-    path = os.path.join(folder, "data_batch_3.bin")
+def test_damaged_files_are_named_in_the_error(tmp_path, batch_files, cifar100_files, layout, name, damage, expected):
+    """damage: truncate or remove the file, or (record, byte of its labels, value) to write."""
+    layout = LAYOUTS[layout]
+    folder = write_files(tmp_path / layout.folder, batch_files if layout.key == "cifar10" else cifar100_files)
+    path = os.path.join(folder, name)
     if damage == "truncate":
         os.truncate(path, os.path.getsize(path) - 1)
     elif damage == "remove":
         os.remove(path)
     else:
+        record, offset, value = damage
         with open(path, "r+b") as f:
-            f.seek(17 * 3073)
-            f.write(bytes([12]))
+            f.seek(record * layout.record_bytes + offset)
+            f.write(bytes([value]))
     with pytest.raises(DataError, match=expected):
-        load_cifar10(str(tmp_path), url="http://127.0.0.1:9/unused")
+        load(layout, str(tmp_path), url="http://127.0.0.1:9/unused")
 
 
 def test_parse_classes():
