@@ -1,9 +1,12 @@
 """The spec's acceptance: the 2-class task on the real CIFAR-10 images, > 95% after 5 epochs.
 
-Uses ../shared/data (real images, rebuilt into the official binary layout by its own script);
-skipped where that folder is absent, as on a user's machine. Takes about two minutes on 2 cores.
-The run's export (the population-statistics form) is checked on all 2,000 test images: ONNX
-Runtime against MXNet, and one image at a time against the batch-statistics accuracy.
+The real CIFAR-10 is found wherever its user keeps it, in this order: $CIFAR10_DATA_DIR (a folder
+as --data-dir takes it), the default data folder ($MXNET_HOME/datasets/cifar10, where the first
+run downloads it), or a JPEG copy of its images with the make_cifar10_bin.py script that rebuilds
+the binary files ($CIFAR10_JPEG_DIR, by default ../shared/data beside the clone). Skipped, saying
+where it looked, where none is there. About a minute on 2 cores. The run's export (the
+population-statistics form) is checked on all 2,000 test images: ONNX Runtime against MXNet, and
+one image at a time against the batch-statistics accuracy.
 """
 import json
 import os
@@ -14,16 +17,29 @@ import pytest
 
 from helpers import REPO, run_cli
 
-SHARED_DATA = os.environ.get("CIFAR10_SHARED_DATA", os.path.join(REPO, os.pardir, "shared", "data"))
-BUILDER = os.path.join(SHARED_DATA, "make_cifar10_bin.py")
+JPEG_COPY = os.environ.get("CIFAR10_JPEG_DIR", os.path.join(REPO, os.pardir, "shared", "data"))
+
+
+def binary_folder(candidate):
+    """candidate, if it holds the official binary files (as --data-dir takes a folder), else None."""
+    from data.cifar import CIFAR10, find_batch_dir
+
+    return candidate if candidate and os.path.isdir(candidate) and find_batch_dir(CIFAR10, candidate) else None
 
 
 @pytest.fixture(scope="module")
 def real_cifar10(tmp_path_factory):
-    if not os.path.isfile(BUILDER):
-        pytest.skip("no real CIFAR-10 images at %s" % SHARED_DATA)
+    from data import default_data_dir
+
+    found = binary_folder(os.environ.get("CIFAR10_DATA_DIR")) or binary_folder(default_data_dir())
+    if found:
+        return found
+    builder = os.path.join(JPEG_COPY, "make_cifar10_bin.py")
+    if not os.path.isfile(builder):
+        pytest.skip("no real CIFAR-10: not in $CIFAR10_DATA_DIR, not in %s, no JPEG copy with its "
+                    "builder at %s" % (default_data_dir(), builder))
     out = tmp_path_factory.mktemp("real-cifar10")
-    subprocess.run([sys.executable, BUILDER, str(out)], check=True, capture_output=True, timeout=600)
+    subprocess.run([sys.executable, builder, str(out)], check=True, capture_output=True, timeout=600)
     return str(out)
 
 
