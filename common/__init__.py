@@ -2,6 +2,8 @@
 never loads MXNet.
 
     runtime    the process MXNet runs in, made ready before MXNet loads: every entry point's way in
+    interrupts Ctrl-C and SIGTERM from a command's first line to its last; the stage reached
+    cli        the commands' parser, UserError, and the one way an error ends a command
     cuda       the CUDA 11 libraries of MXNet's GPU build, loaded before it; the GPU report
     files      the one atomic write, JSON files, checksums
     progress   the progress bar on stderr

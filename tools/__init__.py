@@ -7,4 +7,6 @@ through common.runtime.start):
     python -m tools.gpu_report         Python, numpy, the CUDA libraries, MXNet's view of the GPUs
                                        (./train.sh --gpu-report), for bug reports
     env.sh                             the environment ./train.sh and ./test.sh build and use
+    torch_reference.py                 the spec's reference in PyTorch (requirements-torch.txt),
+                                       the peer of tools.benchmark; run as a file
 """

@@ -1,6 +1,7 @@
 """The parts of a training run, below the commands that wire them together (commands/).
 
     config        RunConfig: the settings of one run, resolved once from the flags
+    settings      which recorded settings name a run rather than what it trains
     devices       the contexts (CPU or GPUs) this process computes on
     distributed   where this process stands in a job: kvstore, rank, its shard of the data
     schedules     learning-rate schedules, functions of the update count alone
@@ -8,8 +9,9 @@
     loop          train_one_epoch, evaluate, fit, the confusion matrix, the interval report
     checkpoint    checkpoints: what they hold, saving, checking, resuming
     population    the spec'd network's population statistics and the form that uses them
-    saved_model   a trained model on disk: the export (MXNet and ONNX), what a path names,
-                  loading for prediction and fine-tuning
+    export        writing a trained network for deployment: MXNet's files and ONNX
+    saved_model   reading a trained model: what a path names, loading for prediction and
+                  fine-tuning
     tracking      where a run is reported: stdout, its run folder, Comet.ml
     plots         the pictures: a run's curves and confusion matrix, runs and groups side by side
 
