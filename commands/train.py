@@ -36,6 +36,7 @@ class Run:
     log: object  # tracking.RunLog; a SilentLog on a worker other than rank 0
     saver: checkpoint.Saver = None  # with --model-prefix, on rank 0
     meta: dict = None  # what checkpoints and the export keep beside the weights (checkpoint.model_meta)
+    resume_from: dict = None  # the record of the checkpoint a --load-epoch run continues
 
     def hint(self, epochs_done=None, change=""):
         """What a stopped run tells its user: how far it got, and the checkpoint to resume from."""
@@ -57,7 +58,8 @@ def main(argv=None):
 
 
 def start(args, parser):
-    """Everything before the first epoch: devices, settings, data, network, outputs. Returns the Run."""
+    """Everything before the run folder holds a record: devices, settings, data, network, outputs.
+    Returns the Run."""
     ctx, worker = train_flags.open_devices(args, parser)
     config, source = train_flags.resolve_run(args, parser, worker)
     resume_from = (checkpoint.read_matching(config.model_prefix, config.load_epoch, config.model,
@@ -69,11 +71,7 @@ def start(args, parser):
     dataset = distributed.shard(dataset, worker)
     interrupts.reach("network build")
     state = build_state(config, dataset, ctx, worker)
-    run = open_outputs(config, dataset, state, worker, source, resume_from)
-    if resume_from is not None:
-        resume(state, config.model_prefix, resume_from)
-        say(config, resumed_message(config, resume_from, run.log.experiment_key))
-    return run
+    return open_outputs(config, dataset, state, worker, source, resume_from)
 
 
 def open_outputs(config, dataset, state, worker, source, resume_from):
@@ -81,7 +79,7 @@ def open_outputs(config, dataset, state, worker, source, resume_from):
     SilentLog. The meta (with the Comet experiment a resume continues) goes into every
     checkpoint and the export."""
     if not worker.chief:
-        return Run(config, dataset, state, tracking.SilentLog())
+        return Run(config, dataset, state, tracking.SilentLog(), resume_from=resume_from)
     settings = run_config.recorded_settings(config, dataset, state.ctx, worker, source.name)
     run_log = tracking.open_run_log(config, settings, resumed=resume_from)
     say(config, "training on %s%s%s: %d training / %d test images of %d classes (%s); run folder %s"
@@ -92,7 +90,7 @@ def open_outputs(config, dataset, state, worker, source, resume_from):
     meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,
                 resumes=checkpoint.resume_count(resume_from))
     saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
-    return Run(config, dataset, state, run_log, saver, meta)
+    return Run(config, dataset, state, run_log, saver, meta, resume_from)
 
 
 def resumed_message(config, record, experiment_key):
@@ -113,6 +111,9 @@ def train(run):
     its record says how (status.json, Comet)."""
     config = run.config
     try:
+        if run.resume_from is not None:
+            resume(run.state, config.model_prefix, run.resume_from)
+            say(config, resumed_message(config, run.resume_from, run.log.experiment_key))
         last = fit(run.state, run.dataset, config.epochs, config.batch_size, run.log, run.saver,
                    show_progress=not config.quiet,
                    interval_report=IntervalReport(config.log_interval) if config.log_interval else None)

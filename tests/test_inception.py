@@ -95,18 +95,18 @@ def test_rrelu_is_random_in_training_and_the_mean_slope_in_evaluation(hybridize)
 @pytest.mark.parametrize("name, cls, classes", NETWORKS)
 def test_a_short_training_lowers_the_loss(name, cls, classes):
     rng = np.random.RandomState(0)
-    y = np.arange(32) % 2
-    x = mx.nd.array(rng.normal(size=(32, 3, 28, 28)) + (2.0 * y - 1).reshape(-1, 1, 1, 1))
+    y = np.arange(16) % 2
+    x = mx.nd.array(rng.normal(size=(16, 3, 28, 28)) + (2.0 * y - 1).reshape(-1, 1, 1, 1))
     y = mx.nd.array(y)
     net = built(name, 2, hybridize=True)
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05, "momentum": 0.9})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     losses = []
-    for _ in range(6):
+    for _ in range(3):
         with autograd.record():
             loss = loss_fn(net(x), y)
         loss.backward()
-        trainer.step(32)
+        trainer.step(16)
         losses.append(loss.mean().asscalar())
     assert losses[-1] < 0.5 * losses[0], losses
 
