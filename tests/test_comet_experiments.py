@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from helpers import REPO, run_cli, stopped_at
+from helpers import REPO, json_lines, run_cli, stopped_at, without_timing
 
 OFFLINE = {"COMET_DISABLE": "", "COMET_API_KEY": ""}  # Comet on, no key: offline archives
 
@@ -159,25 +159,22 @@ def seed_group(data_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("seeds")
     env = dict(HOME=str(folder), **OFFLINE)
     common = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--quiet"]
-    group = run_cli(*common, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
+    talking = [arg for arg in common if arg != "--quiet"]  # the group says what it runs
+    group = run_cli(*talking, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
                     cwd=str(folder), env=env)
     assert group.returncode == 0, group.stderr
+    assert "seed group g: 2 runs; compare them with: python -m tools.compare_runs runs/g-seed*" in group.stderr
     by_hand = run_cli(*common, "--seed", "1", "--output-dir", str(folder / "by-hand"), cwd=str(folder), env=env)
     assert by_hand.returncode == 0, by_hand.stderr
     return folder, group, by_hand
 
 
-def without_timing(lines):
-    return [{k: v for k, v in json.loads(line).items() if k not in ("time", "images_per_sec", "epoch_time")}
-            for line in lines]
-
-
 def test_seeds_run_in_turn_each_its_own_run_and_experiment_in_one_group(seed_group):
     folder, group, by_hand = seed_group
-    lines = group.stdout.splitlines()
+    lines = without_timing(json_lines(group))
     assert len(lines) == 4  # two epochs of each seed
-    assert without_timing(lines[:2]) == without_timing(by_hand.stdout.splitlines())  # as if typed by hand
-    assert without_timing(lines[2:]) != without_timing(lines[:2])
+    assert lines[:2] == without_timing(json_lines(by_hand))  # as if typed by hand
+    assert lines[2:] != lines[:2]
     keys = set()
     for seed in (1, 2):
         run_dir = str(folder / "runs" / ("g-seed%d" % seed))

@@ -125,3 +125,15 @@ def test_a_run_started_with_sigint_ignored_ignores_it_throughout_and_stops_on_si
     assert json.load(open(tmp_path / "SIGINT" / "run" / "status.json"))["status"] == "finished"
     assert_stopped(stopped, "training", "SIGTERM")
     assert json.load(open(tmp_path / "SIGTERM" / "run" / "status.json"))["status"] == "interrupted"
+
+
+def test_a_seed_group_stops_at_the_first_run_that_does_not_finish(data_dir, tmp_path):
+    # Every run of the group gets the stop point: the first one stops after its first epoch.
+    result = stopped_at("epoch@1", "--data-dir", data_dir, "--classes", "0,1", "--epochs", "2",
+                        "--seeds", "1,2", "--run-group", "g", cwd=str(tmp_path))
+    assert result.returncode == 130, result.stderr
+    assert "seed group g: seed 1 (1 of 2)" in result.stderr and "seed 2 (2 of 2)" not in result.stderr
+    assert result.stderr.splitlines()[-1] == ("seed group g: the run of seed 1 ended with exit code 130; "
+                                              "the seeds after it did not run")
+    assert os.listdir(tmp_path / "runs") == ["g-seed1"]
+    assert json.load(open(tmp_path / "runs" / "g-seed1" / "status.json"))["status"] == "interrupted"

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 from common import runtime
-from common.cli import ArgumentParser
+from common.cli import ArgumentParser, UserError, command
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,10 +36,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ----------------------------------------------------------------------------------------------
 # Running one side
 
+class SideFailed(UserError):
+    """One side of the benchmark did not run to its end; the message holds its stderr's tail."""
+
+
 def run_side(cmd, log_path):
     """Runs cmd; returns wall time to its last epoch line, its last epoch record and peak RSS.
 
-    Stderr goes to log_path (shown if the run fails). Raises RuntimeError on a non-zero exit.
+    Stderr goes to log_path (shown if the run fails). Raises SideFailed on a non-zero exit.
     """
     with open(log_path, "w") as log:
         start = time.perf_counter()
@@ -58,7 +62,7 @@ def run_side(cmd, log_path):
     if proc.returncode != 0 or last is None:
         with open(log_path) as log:
             tail = log.read()[-2000:]
-        raise RuntimeError("%s exited with %d:\n%s" % (" ".join(cmd), proc.returncode, tail))
+        raise SideFailed("%s exited with %d:\n%s" % (" ".join(cmd), proc.returncode, tail))
     return {"wall": last_at, "exit": ended, "train_time": last["time"], "test_acc": last["test_acc"],
             "epochs": last["epoch"] + 1, "rss_gb": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
 
@@ -259,17 +263,14 @@ def build_parser():
     return p
 
 
+@command
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.breakdown:
         print(breakdown(args))
         return 0
     with tempfile.TemporaryDirectory(prefix="benchmark-") as work_dir:
-        try:
-            runs = alternate(args, work_dir)
-        except RuntimeError as e:
-            print("error: %s" % e, file=sys.stderr)
-            return 1
+        runs = alternate(args, work_dir)
     runtime.prepare()  # now: the runs above started with the environment as given
     print(report(args, runs, run_flops(args), measure_gemm_gflops()))
     return 0

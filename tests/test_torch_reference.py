@@ -1,0 +1,36 @@
+"""tools/torch_reference.py, the spec's reference in PyTorch that the speed and accuracy figures
+compare against: it reads the data as training does, and without torch it says how to get it."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from data import load_cifar10, prepare
+from helpers import REPO
+from tools import torch_reference
+
+SCRIPT = os.path.join(REPO, "tools", "torch_reference.py")
+
+
+def test_the_reference_reads_the_same_images_labels_and_normalisation_as_training(data_dir):
+    x, y, test_x, test_y = torch_reference.load(data_dir, [2, 0])
+    ours = prepare(*load_cifar10(data_dir, progress=False), classes=[2, 0], class_names=list("abcdefghij"))
+    train = ours.train_x.asnumpy()
+    assert x.shape == train.shape and np.array_equal(y, ours.train_y.asnumpy().astype(np.int64))
+    np.testing.assert_allclose(x, train, atol=1e-5)  # the same per-channel mean and std
+    assert sorted(test_y.tolist()) == sorted(ours.test_y.asnumpy().astype(int).tolist())  # ours shuffles it
+
+
+def test_it_trains_where_torch_is_installed_and_says_how_to_get_it_elsewhere(data_dir):
+    result = subprocess.run([sys.executable, SCRIPT, data_dir, "--classes", "0,1", "--epochs", "1"],
+                            capture_output=True, text=True, timeout=300)
+    if importlib.util.find_spec("torch") is None:  # the test environment: torch has one of its own
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("error: the PyTorch reference needs torch (")
+        assert "pip install -r requirements-torch.txt" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["test_acc"] > 0.9
