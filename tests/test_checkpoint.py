@@ -209,3 +209,27 @@ def test_atomically_written_files_and_folders_get_the_permissions_a_plain_write_
         os.umask(old)
     modes = {name: os.stat(str(tmp_path / name)).st_mode & 0o777 for name in os.listdir(str(tmp_path))}
     assert modes == {"file": 0o644, "folder": 0o755, "plain": 0o644, "plain-folder": 0o755}
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_is_one_error_and_the_run_folder_says_failed(full_run, data_dir, tmp_path):
+    # Its record is intact (sizes and checksums updated), but its weights are a 3-class network's.
+    from models import SpecResNet
+    from training import checkpoint
+
+    full_prefix, _ = full_run
+    prefix = str(tmp_path / "ck" / "m")
+    copy_checkpoint(full_prefix, prefix, 1)
+    other = SpecResNet(3)
+    other.initialize()
+    other(mx.nd.zeros((2, 3, 32, 32)))
+    other.save_parameters(prefix + "-0001.params")
+    record = json.load(open(prefix + "-0001.json"))
+    record["files"]["params"].update(bytes=os.path.getsize(prefix + "-0001.params"), md5=digest(prefix + "-0001.params"))
+    json.dump(record, open(prefix + "-0001.json", "w"))
+    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--quiet", "--model-prefix",
+                     prefix, "--load-epoch", "1", "--output-dir", tmp_path / "run")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: %s-0001.params does not fit this network (" % prefix)
+    status = json.load(open(tmp_path / "run" / "status.json"))
+    assert status["status"] == "failed" and "does not fit this network" in status["reason"]
+    assert checkpoint.latest(prefix) == 1  # nothing written over it
