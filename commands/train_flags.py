@@ -1,7 +1,7 @@
 """train_cifar10.py's flags: their definitions (`add_*_args`, one titled group each) and their
 usage errors, all found before any data work. `parse(argv)` is the one way in: the flags, checked.
 
-A usage error is one line and exit code 2 (commands/cli.py's ArgumentParser): flags that cannot go
+A usage error is one line and exit code 2 (common/cli.py's ArgumentParser): flags that cannot go
 together, flags that would change nothing (`check_effect`, naming what would give them effect),
 devices that are not there.
 """

@@ -1,5 +1,5 @@
-"""Checkpoints named as MXNet's examples name them: PREFIX-NNNN.* after NNNN epochs. (Exports,
-and loading a trained model for prediction or fine-tuning: saved_model.py.)
+"""Checkpoints named as MXNet's examples name them: PREFIX-NNNN.* after NNNN epochs. (Exports:
+export.py; loading a trained model for prediction or fine-tuning: saved_model.py.)
 
     PREFIX-0003.params   the network's parameters (net.save_parameters)
     PREFIX-0003.states   the Trainer's state: momentum, update count, schedule (trainer.save_states)
