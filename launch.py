@@ -25,12 +25,13 @@ import subprocess
 import sys
 import time
 
+from common.cli import ArgumentParser  # standard library only: MXNet never loads in the launcher
+
 POLL_SECONDS = 0.2
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--num-workers", type=int, required=True, help="worker processes")
     parser.add_argument("-s", "--num-servers", type=int, default=None,
                         help="server processes; None: as many as workers (as MXNet's launch.py)")
