@@ -7,7 +7,7 @@ import pytest
 from mxnet import autograd
 from scipy.special import erf
 
-from helpers import np_conv, np_maxpool2
+from helpers import np_conv
 from models.airbench import (BN_EPSILON, WHITENING_FILTERS, WIDTHS, Airbench94, ConvGroup, patches,
                              whitening_filters)
 

@@ -69,3 +69,26 @@ def test_trainer_applies_the_schedule_each_update():
 def test_a_trainer_resumed_at_an_update_count_continues_the_same_line():
     drops, _ = _sgd_on_one_weight(LinearDecay(10, base_lr=0.1), steps=4, begin_num_update=6)
     np.testing.assert_allclose(drops, [0.1 * (1 - k / 10) for k in range(6, 10)], rtol=1e-5)
+
+
+def test_the_fast_recipes_schedule_rises_from_0_2_to_1_over_23_percent_then_falls_to_0_07():
+    from training.schedules import PiecewiseLinear
+
+    total, base = 1000, 2.0
+    schedule = PiecewiseLinear(total, [(0, 0.2), (0.23, 1.0), (1, 0.07)], base_lr=base)
+    warmup = int(total * 0.23)  # 230 updates
+
+    def airbench94(step):  # the reference's factor of `step` updates done
+        if step < warmup:
+            f = step / warmup
+            return 0.2 * (1 - f) + f
+        f = (step - warmup) / (total - warmup)
+        return (1 - f) + 0.07 * f
+
+    assert schedule(1) == pytest.approx(base * 0.2)  # the first update
+    assert schedule(warmup + 1) == pytest.approx(base * 1.0)  # the peak
+    assert schedule(total + 1) == pytest.approx(base * 0.07)  # after the last update
+    for update in (1, 2, 100, 230, 231, 232, 600, 999, 1000):
+        assert schedule(update) == pytest.approx(base * airbench94(update - 1)), update
+    with pytest.raises(ValueError, match="knots must rise"):
+        PiecewiseLinear(10, [(0.1, 1.0), (1, 0.0)])

@@ -62,6 +62,28 @@ class StepDecay(_Schedule):
         return self.base_lr * self.factor ** sum(k >= d for d in self.decay_at)
 
 
+class PiecewiseLinear(LRScheduler):
+    """lr = base_lr * a factor drawn through knots: [(fraction of total_updates, factor), ...],
+    the first at 0 and the last at 1; update k (1-based) uses the factor at k - 1 updates done, a
+    knot's update count rounded down (as airbench94 counts its warmup: int(total * 0.23)), and
+    the last factor holds after total_updates. airbench94's: [(0, 0.2), (0.23, 1), (1, 0.07)]."""
+
+    def __init__(self, total_updates, knots, base_lr=1.0):
+        super().__init__(base_lr=base_lr)
+        fractions = [f for f, _ in knots]
+        if fractions[0] != 0 or fractions[-1] != 1 or fractions != sorted(fractions):
+            raise ValueError("knots must rise from fraction 0 to 1, got %r" % (knots,))
+        self.total_updates = total_updates
+        self.knots = [(int(total_updates * f), factor) for f, factor in knots]
+
+    def __call__(self, num_update):
+        done = min(max(num_update - 1, 0), self.total_updates)
+        for (start, a), (end, b) in zip(self.knots, self.knots[1:]):
+            if done < end or end == self.total_updates:
+                return self.base_lr * (a + (b - a) * (done - start) / max(end - start, 1))
+        return self.base_lr * self.knots[-1][1]
+
+
 def make_schedule(mode, base_lr, epochs, updates_per_epoch, factor=0.1, decay_epochs=(),
                   warmup_epochs=0, decay_period=0):
     """The schedule of a run in epochs: 'linear' (to 0 at the end), 'step' (x factor at the
