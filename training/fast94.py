@@ -1,0 +1,90 @@
+"""airbench94's training recipe (legacy/airbench94.py, arXiv 2404.00498) in MXNet's terms.
+
+airbench94 states its hyperparameters for PyTorch's SGD on the *summed* loss of a batch, scaled
+by a "kilostep" of 1024 * (1 + 1 / (1 - momentum)) images, with weight decay divided by each
+group's learning rate (so that the decay does not grow with the 64x rate of BatchNorm's shift):
+
+    lr_group = lr / kilostep (x bias_scaler for BatchNorm's shifts)
+    wd_group = weight_decay * batch_size / kilostep / lr_group
+    p -= lr_group * f(t) * (d + momentum * buf),  buf = momentum * buf + d,  d = grad_sum + wd_group * p
+
+MXNet's Trainer divides the summed gradient by the batch size (trainer.step(batch_size)), so the
+same updates come from lr = lr_group * batch_size and wd = wd_group / batch_size, with BatchNorm's
+shifts at lr_mult = bias_scaler and wd_mult = 1 / bias_scaler; f(t) is the schedule
+(schedules.PiecewiseLinear). MXNet's own 'nag' keeps the learning rate inside its momentum
+buffer (buf = momentum * buf - lr * d), which differs from PyTorch's as soon as the rate changes
+from one update to the next, as it does at every update here: the recipe uses `NesterovSGD`,
+PyTorch's form.
+"""
+import math
+from dataclasses import dataclass
+
+import mxnet as mx
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """airbench94's hyperparameters, in its own terms."""
+    epochs: float = 9.9  # passes over the training set; the last one cut short
+    batch_size: int = 1024  # images per update
+    lr: float = 11.5  # per kilostep of images (see above)
+    momentum: float = 0.85  # Nesterov
+    weight_decay: float = 0.0153  # per kilostep, decoupled from the learning rate
+    bias_scaler: float = 64.0  # BatchNorm's shifts learn this much faster
+    label_smoothing: float = 0.2
+    whiten_bias_epochs: int = 3  # the whitening layer's bias trains in these first epochs only
+    translate: int = 2  # pixels, at most, of the training images' random translation
+    tta_level: int = 2  # test-time augmentation: mirror, then one-pixel translations
+    schedule: tuple = ((0.0, 0.2), (0.23, 1.0), (1.0, 0.07))  # (fraction of updates, lr factor)
+
+    @property
+    def kilostep(self):
+        """Images per 'kilostep': 1024 * (1 + 1 / (1 - momentum))."""
+        return 1024 * (1 + 1 / (1 - self.momentum))
+
+    def mxnet_settings(self, batch_size=None):
+        """(lr, wd) for MXNet's 'nag' on the batch mean of the loss; BatchNorm's shifts take
+        lr_mult = bias_scaler and wd_mult = 1 / bias_scaler on top (bias_multipliers)."""
+        batch_size = batch_size or self.batch_size
+        lr_group = self.lr / self.kilostep
+        wd_group = self.weight_decay * batch_size / self.kilostep / lr_group
+        return lr_group * batch_size, wd_group / batch_size
+
+    def total_updates(self, train_images, batch_size=None, epochs=None):
+        """Updates of a run: whole batches only, ceil(updates per epoch x epochs)."""
+        batch_size, epochs = batch_size or self.batch_size, epochs or self.epochs
+        return math.ceil(train_images // batch_size * epochs)
+
+
+@mx.optimizer.register
+class NesterovSGD(mx.optimizer.Optimizer):
+    """SGD with Nesterov momentum as PyTorch computes it, the learning rate outside the buffer:
+
+        d = rescale_grad * grad + wd * w;  buf = momentum * buf + d;  w -= lr * (d + momentum * buf)
+
+    (MXNet's 'nag' keeps lr inside buf, which differs once lr changes between updates.)"""
+
+    def __init__(self, momentum=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+
+    def create_state(self, index, weight):
+        return mx.nd.zeros(weight.shape, weight.context, dtype=weight.dtype)
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        lr, wd = self._get_lr(index), self._get_wd(index)
+        d = grad * self.rescale_grad
+        if self.clip_gradient is not None:
+            d = mx.nd.clip(d, -self.clip_gradient, self.clip_gradient)
+        d = d + wd * weight
+        state[:] = self.momentum * state + d
+        weight[:] = weight - lr * (d + self.momentum * state)
+
+
+def bias_multipliers(net, bias_scaler):
+    """BatchNorm's learnable shifts (beta) at bias_scaler times the learning rate and
+    1 / bias_scaler times the weight decay, as airbench94 trains them."""
+    for name, param in net.collect_params().items():
+        if name.endswith("beta") and param.grad_req != "null":
+            param.lr_mult, param.wd_mult = bias_scaler, 1 / bias_scaler
