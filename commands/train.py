@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import models
 from commands import seed_group, train_flags
-from common.cli import USER_ERRORS, command, report_export, say
 from common import interrupts
+from common.cli import USER_ERRORS, command, report_export, say
 from data import Dataset, prepare
 from training import checkpoint, config as run_config, distributed, population, tracking
 from training.config import RunConfig
