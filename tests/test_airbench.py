@@ -4,7 +4,7 @@ and the hybridized graph equal to the imperative one."""
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd
+from mxnet import autograd, gluon
 from scipy.special import erf
 
 from helpers import np_conv
@@ -64,10 +64,13 @@ def np_floor_pool(x, size):
 
 
 def np_airbench(net, x, batch_statistics):
+    """airbench94's forward pass with its 24 whitening filters (the layer's channels beyond them
+    are padding for speed, always 0)."""
     weight = lambda layer: layer.weight.data().asnumpy().astype(np.float64)  # noqa: E731
-    x = np_gelu(np_conv_valid(x, weight(net.whitening), net.whitening.bias.data().asnumpy()))
-    for group in net.features[2:5]:
-        x = np_conv(x, weight(group.conv1))
+    x = np_gelu(np_conv_valid(x, weight(net.whitening)[:WHITENING_FILTERS],
+                              net.whitening.bias.data().asnumpy()[:WHITENING_FILTERS]))
+    for k, group in enumerate(net.features[2:5]):
+        x = np_conv(x, weight(group.conv1)[:, :WHITENING_FILTERS] if k == 0 else weight(group.conv1))
         x = np_gelu(np_norm(np_floor_pool(x, 2), group.norm1, batch_statistics))
         x = np_gelu(np_norm(np_conv(x, weight(group.conv2)), group.norm2, batch_statistics))
     x = np_floor_pool(x, 3).reshape(len(x), -1)
@@ -85,10 +88,26 @@ def test_structure_and_shapes():
     for block in net.features:
         x = block(x)
         shapes.append(x.shape[1:])
-    assert shapes == [(24, 31, 31), (24, 31, 31), (64, 15, 15), (256, 7, 7), (256, 3, 3), (256, 1, 1), (256,)]
+    assert shapes == [(32, 31, 31), (32, 31, 31), (64, 15, 15), (256, 7, 7), (256, 3, 3), (256, 1, 1), (256,)]
     assert net.output(x).shape == (2, 10)
     trained = {name.split("_", 1)[1] for name, p in net.collect_params().items() if p.grad_req != "null"}
     assert trained == {"bias", "weight", "beta"}  # no BN scale, no whitening weight
+
+
+def test_the_padding_channels_output_zero_again_after_an_update_moved_their_bias():
+    images = correlated_images(4)
+    net = built(images=images)
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 1.0})
+    with autograd.record():
+        loss = net(mx.nd.array(images)).sum()
+    loss.backward()
+    trainer.step(4)
+    moved = net.whitening(mx.nd.array(images)).asnumpy()
+    assert np.abs(moved[:, WHITENING_FILTERS:]).max() > 0  # the update moved the padding's bias
+    net.zero_padding()
+    out = net.whitening(mx.nd.array(images)).asnumpy()
+    assert np.all(out[:, WHITENING_FILTERS:] == 0)
+    np.testing.assert_array_equal(out[:, :WHITENING_FILTERS], moved[:, :WHITENING_FILTERS])
 
 
 @pytest.mark.parametrize("batch_statistics", [True, False], ids=["training", "evaluation"])
@@ -131,16 +150,18 @@ def test_the_whitening_makes_the_patches_covariance_the_identity():
     # The layer computes the same: its first 12 channels, over every position, are white.
     net = built(images=images)
     out = net.whitening(mx.nd.array(images)).asnumpy()[:, :12].transpose(1, 0, 2, 3).reshape(12, -1)
+    assert np.all(net.whitening(mx.nd.array(images)).asnumpy()[:, WHITENING_FILTERS:] == 0)
     np.testing.assert_allclose(out @ out.T / out.shape[1], np.eye(12), atol=5e-3)
 
 
 def test_the_dirac_start_passes_each_convolutions_input_through():
     mx.random.seed(1)
-    group = ConvGroup(WIDTHS[0], 24)
+    group = ConvGroup(WIDTHS[0], 32, inputs=24)  # the first group: 24 of its 32 inputs carry values
     group.initialize()
-    x = mx.nd.random.normal(shape=(2, 24, 8, 8))
+    x = mx.nd.concat(mx.nd.random.normal(shape=(2, 24, 8, 8)), mx.nd.zeros((2, 8, 8, 8)), dim=1)
     y = group.conv1(x).asnumpy()
-    np.testing.assert_allclose(y[:, :24], x.asnumpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(y[:, :24], x.asnumpy()[:, :24], rtol=1e-6, atol=1e-6)
+    assert np.abs(group.conv1.weight.data().asnumpy()[24:]).max() <= 1 / np.sqrt(24 * 9)  # airbench94's fan-in
     assert np.abs(y[:, 24:]).mean() > 0.05  # the other channels start random
     z = mx.nd.random.normal(shape=(2, WIDTHS[0], 8, 8))
     np.testing.assert_allclose(group.conv2(z).asnumpy(), z.asnumpy(), rtol=1e-6, atol=1e-6)
