@@ -6,6 +6,8 @@ through common.runtime.start):
     python -m tools.compare_runtimes   an export in MXNet and in ONNX Runtime on one test set
     python -m tools.gpu_report         Python, numpy, the CUDA libraries, MXNet's view of the GPUs
                                        (./train.sh --gpu-report), for bug reports
+    python -m tools.step_profile       a training step's time and its operators (spec-resnet,
+                                       airbench94), for finding where the time goes
     env.sh                             the environment ./train.sh and ./test.sh build and use
     torch_reference.py                 the spec's reference in PyTorch (requirements-torch.txt),
                                        the peer of tools.benchmark; run as a file
