@@ -1,5 +1,6 @@
 """airbench94's training augmentation: "alternating flip" and a translation of up to 2 pixels,
-for batches of the in-memory training set (normalised float32 NCHW), as one gather per batch.
+for batches of the in-memory training set (normalised float32 NCHW), as one gather per batch
+(pipeline.windows, as GluonCV's augmentation takes its crops).
 
 - Alternating flip (arXiv 2404.00498, section 3.6): a seed draws once which training images are
   mirrored in even epochs (each with probability 1/2); odd epochs mirror exactly the others. So
@@ -8,7 +9,8 @@ for batches of the in-memory training set (normalised float32 NCHW), as one gath
   -2..2 pixels in each direction, drawn anew every epoch.
 """
 import mxnet as mx
-import numpy as np
+
+from .pipeline import windows
 
 TRANSLATE = 2  # pixels, at most, in each direction
 
@@ -28,13 +30,7 @@ def translate_and_mirror(x, rng, mirror, translate=TRANSLATE):
     """The batch x (NDArray, NCHW), each image reflection-padded by `translate` pixels, cut back
     to its size at a random offset of -translate..translate per direction (drawn from rng), and
     mirrored where `mirror` (a boolean per image) says. Returns (batch, offsets (n, 2): rows, columns)."""
-    n, c, h, w = x.shape
+    n, size = x.shape[0], x.shape[2]  # square images
     padded = mx.nd.pad(x, mode="reflect", pad_width=(0, 0, 0, 0) + (translate,) * 4)
-    hp, wp = h + 2 * translate, w + 2 * translate
     offsets = rng.randint(-translate, translate + 1, size=(n, 2))
-    rows = translate + offsets[:, :1] + np.arange(h)
-    columns = translate + offsets[:, 1:] + np.where(mirror[:, None], np.arange(w)[::-1], np.arange(w))
-    index = (((np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * hp
-              + rows[:, None, :, None]) * wp + columns[:, None, None, :])
-    out = mx.nd.take(padded.reshape((-1,)), mx.nd.array(index.ravel(), ctx=x.context, dtype=np.int32))
-    return out.reshape((n, c, h, w)), offsets
+    return windows(padded, translate + offsets[:, 0], translate + offsets[:, 1], size, mirror), offsets

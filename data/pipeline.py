@@ -158,12 +158,19 @@ def augment(x, mean, std, rng, pad=PAD, size=None):
     hp, wp = h + 2 * pad, w + 2 * pad
     top, left = rng.randint(0, hp - out + 1, size=n), rng.randint(0, wp - out + 1, size=n)
     flip = rng.rand(n) < 0.5
-    rows = top[:, None] + np.arange(out)
-    cols = left[:, None] + np.where(flip[:, None], np.arange(out)[::-1], np.arange(out))
-    index = (((np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * hp
-              + rows[:, None, :, None]) * wp + cols[:, None, None, :])
-    crops = mx.nd.take(padded.reshape((-1,)), mx.nd.array(index.ravel(), ctx=x.context, dtype=np.int32))
-    return crops.reshape((n, c, out, out)) + black
+    return windows(padded, top, left, out, flip) + black
+
+
+def windows(images, top, left, size, mirror):
+    """The size x size window of each of the NCHW images whose corner is at (top[i], left[i]),
+    mirrored left-right where mirror[i]: as one gather over the batch (numpy index arrays)."""
+    n, c, h, w = images.shape
+    rows = top[:, None] + np.arange(size)
+    cols = left[:, None] + np.where(mirror[:, None], np.arange(size)[::-1], np.arange(size))
+    index = (((np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * h
+              + rows[:, None, :, None]) * w + cols[:, None, None, :])
+    crops = mx.nd.take(images.reshape((-1,)), mx.nd.array(index.ravel(), ctx=images.context, dtype=np.int32))
+    return crops.reshape((n, c, size, size))
 
 
 def center_crop(x, size):

@@ -41,7 +41,7 @@ def network(name, batch_size, precision):
     import models
     from training import precision as amp
 
-    amp.enable(precision, models.image_convolution_filters(name) if name == models.SPEC_RESNET else None)
+    amp.enable(precision, models.image_convolution_filters(name))
     mx.random.seed(0)
     rng = np.random.RandomState(0)
     x = mx.nd.array(rng.normal(size=(batch_size, 3, 32, 32)).astype(np.float32))

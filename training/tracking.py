@@ -331,7 +331,6 @@ class RunLog:
 class SilentLog:
     """The log of a worker other than rank 0 in a distributed job: rank 0 reports the job, and
     this one keeps nothing, so that the run's wiring is the same on every worker."""
-    run_dir = None
     experiment_key = None
     keeps_records = False  # nothing is measured for it after training
 
