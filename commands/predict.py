@@ -10,6 +10,10 @@ predicts each image on its own. Its batch-statistics form (a checkpoint, or an e
 --export-batch-statistics) normalises with the statistics of the batch it is given, so a
 prediction depends on the other images in its batch: predict many images together
 (--batch-size, default 128, as in training) for the accuracy measured in training.
+
+A model trained with test-time augmentation (--recipe fast94, --tta-level) is predicted with it,
+as its training measured its tta_test_acc: each image's logits averaged over its mirror image
+and one-pixel translations (training/tta.py); --no-tta predicts from the image alone.
 """
 import json
 import os
@@ -21,6 +25,7 @@ from common.cli import ArgumentParser, command, non_negative_int, positive_int
 from data import model_input, model_test_set, read_image, read_records
 from training import saved_model
 from training.devices import contexts
+from training.tta import TTAModel
 
 
 def probabilities(model, images, batch_size):
@@ -55,7 +60,7 @@ def predict_test_set(model, meta, args):
     with open(args.out, "w") as f:
         f.write("".join("%d\n" % p for p in predicted))
     accuracy = float((predicted == labels).mean())
-    print(json.dumps({"test_images": len(predicted), "test_acc": accuracy,
+    print(json.dumps({"test_images": len(predicted), "test_acc": accuracy, "tta_level": model.level,
                       "batch_size": args.batch_size, "predictions": args.out}))
 
 
@@ -92,6 +97,9 @@ def build_parser():
     parser.add_argument("--batch-size", type=positive_int, default=128, help="images normalised together")
     parser.add_argument("--num-gpus", type=non_negative_int, default=0,
                         help="predict on GPU 0 (1) or the CPU (0)")
+    parser.add_argument("--no-tta", action="store_true",
+                        help="for a model trained with test-time augmentation (--recipe fast94): "
+                             "predict from each image alone, without its mirror image and translations")
     return parser
 
 
@@ -110,6 +118,7 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     model, meta = saved_model.load(args.model, ctx)
+    model = TTAModel(model, 0 if args.no_tta else meta["tta_level"])
     if args.data_dir:
         predict_test_set(model, meta, args)
     else:

@@ -102,7 +102,7 @@ def resumed_message(config, record, experiment_key):
         comet = "continuing Comet experiment %s" % experiment_key
     else:  # the checkpoint's run had none
         comet = "in a new Comet experiment %s" % experiment_key
-    return ("resuming from checkpoint %s-%04d: %d of %d epochs done, the next JSON line is epoch %d; %s"
+    return ("resuming from checkpoint %s-%04d: %d of %g epochs done, the next JSON line is epoch %d; %s"
             % (config.model_prefix, record["epoch"], record["epoch"], config.epochs, record["epoch"], comet))
 
 
@@ -117,7 +117,7 @@ def train(run):
         last = fit(run.state, run.dataset, config.epochs, config.batch_size, run.log, run.saver,
                    show_progress=not config.quiet,
                    interval_report=IntervalReport(config.log_interval) if config.log_interval else None)
-        finish(run, last["test_acc"])
+        finish(run, last)
     except KeyboardInterrupt as e:
         return stop(run, e)
     except TrainingDiverged as e:
@@ -128,13 +128,15 @@ def train(run):
     return 0
 
 
-def finish(run, test_acc):
-    """The end of a run that trained to the end (test_acc: its last evaluation): the population
+def finish(run, last):
+    """The end of a run that trained to the end (last: its last epoch's record): the population
     form and the test accuracy both ways (the spec'd network), the export, the report. A worker
     other than rank 0 has nothing to report: rank 0 reports the job."""
     if not run.log.keeps_records:
         return
-    deployed, results = population_form(run, test_acc)
+    deployed, results = population_form(run, last["test_acc"])
+    if "tta_test_acc" in last:  # the export says what it scores with the test-time augmentation it predicts with
+        results = dict(results, tta_test_acc=last["tta_test_acc"])
     exported = None
     if run.config.export:
         interrupts.reach("export")

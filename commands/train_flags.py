@@ -1,20 +1,20 @@
-"""train_cifar10.py's flags: their definitions (`add_*_args`, one titled group each) and their
-usage errors, all found before any data work. `parse(argv)` is the one way in: the flags, checked.
+"""train_cifar10.py's flags: their definitions (`add_*_args`, one titled group each), and
+`parse(argv)`, the one way in: the flags, checked (train_checks.py), with a recipe's defaults.
 
 A usage error is one line and exit code 2 (common/cli.py's ArgumentParser): flags that cannot go
-together, flags that would change nothing (`check_effect`, naming what would give them effect),
-devices that are not there.
+together, flags that would change nothing, devices that are not there.
 """
 import argparse
-import copy
 import os
 
 import models
-from common.cli import ArgumentParser, non_negative_int, positive_int
+from common.cli import ArgumentParser, non_negative_int, positive_int, positive_number
 from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir, open_source
-from training import config as run_config, distributed, precision, tracking
+from training import config as run_config, distributed, precision, tracking, tta
 from training.config import RunConfig
-from training.devices import contexts, device_type, gpu_ids
+from training.devices import contexts
+
+from . import train_checks
 
 DEFAULTS = RunConfig()  # the flags' defaults
 
@@ -85,8 +85,9 @@ def add_data_args(parser):
 
 def add_training_args(parser):
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs,
-                       help="passes over the training set")
+    group.add_argument("--epochs", type=positive_number, default=DEFAULTS.epochs,
+                       help="passes over the training set; a fraction ends within the last one "
+                            "(e.g. 9.9: the recipe fast94's)")
     group.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
                        help="images per update and worker, split across its devices (also the "
                             "evaluation batch: the network normalises with batch statistics); a "
@@ -107,10 +108,19 @@ def add_recipe_args(parser):
         "model and recipe", "the defaults are the spec's network and procedure; GluonCV's CIFAR "
         "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
         "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
+    group.add_argument("--recipe", default=DEFAULTS.recipe, choices=train_checks.RECIPES,
+                       help="spec: the spec's procedure, as these flags set it; fast94: airbench94's "
+                            "network and recipe (whitening, Nesterov momentum, lookahead, label "
+                            "smoothing, alternating flip, test-time augmentation), which changes the defaults of --model, --epochs, "
+                            "--batch-size, --lr, --momentum, --wd, --label-smoothing and --tta-level "
+                            "to %s; --lr 11.5 and --wd 0.0153 are then airbench94's, per 'kilostep' "
+                            "of images (docs/networks-and-recipes.md)"
+                            % ", ".join("%s" % v for k, v in train_checks.fast94.FLAG_DEFAULTS.items()
+                                        if k != "optimizer"))
     group.add_argument("--model", type=_model_name, default=DEFAULTS.model,
                        help="'spec-resnet' or 'spec' (the spec'd network), 'sub-inception-rrelu' or "
-                            "'inception-bn-small' (28x28 crops), or a GluonCV model zoo name such "
-                            "as cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
+                            "'inception-bn-small' (28x28 crops), 'airbench94' (--recipe fast94's), "
+                            "or a GluonCV model zoo name such as cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
     group.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=("sgd", "nag"),
                        help="sgd: plain momentum; nag: Nesterov momentum")
     group.add_argument("--wd", type=float, default=DEFAULTS.wd, help="weight decay")
@@ -127,6 +137,12 @@ def add_recipe_args(parser):
     group.add_argument("--augment", action="store_true",
                        help="pad 4 pixels, random 32x32 crop and random horizontal flip of every "
                             "training image (GluonCV's CIFAR augmentation)")
+    group.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing,
+                       help="train against labels smoothed by this fraction, spread over all classes")
+    group.add_argument("--tta-level", type=int, default=DEFAULTS.tta_level, choices=tta.LEVELS,
+                       help="test-time augmentation (airbench94's): 1 averages each test image's "
+                            "logits with its mirror image's, 2 also with one-pixel translations; the "
+                            "last epoch reports tta_test_acc beside test_acc, and predict.py uses it")
 
 
 def add_device_args(parser):
@@ -214,102 +230,17 @@ def build_parser():
     return parser
 
 
-# ----------------------------------------------------------------------------------------------
-# Usage errors: flags that cannot go together, found before any data work
-
-def check_flags(args, parser):
-    if args.coarse_labels and args.dataset != "cifar100":
-        parser.error("--coarse-labels goes with --dataset cifar100")
-    if (args.image_folder or args.rec_prefix) and args.dataset != "cifar10":
-        parser.error("--dataset names a CIFAR release; --image-folder and --rec-prefix are yours: "
-                     "use one of them")
-    if args.lr_mode == "step" and not (args.lr_decay_epoch or args.lr_decay_period):
-        parser.error("--lr-mode step needs --lr-decay-epoch (e.g. 100,150) or --lr-decay-period")
-    if args.lr_mode != "step" and (args.lr_decay_epoch or args.lr_decay_period):
-        parser.error("--lr-decay-epoch and --lr-decay-period go with --lr-mode step")
-    if args.warmup_epochs >= args.epochs:
-        parser.error("--warmup-epochs %d leaves no epoch to train after it with --epochs %d"
-                     % (args.warmup_epochs, args.epochs))
-    if args.freeze_features and not args.finetune:
-        parser.error("--freeze-features goes with --finetune")
-    if args.load_epoch is not None:
-        if args.model_prefix is None:
-            parser.error("--load-epoch needs --model-prefix, the prefix the checkpoints were saved with")
-        if args.finetune:
-            parser.error("--load-epoch continues a run; --finetune starts a new one: use one of them")
-        if args.load_epoch >= args.epochs:
-            parser.error("--load-epoch %d leaves nothing to train with --epochs %d: raise --epochs"
-                         % (args.load_epoch, args.epochs))
-    if args.gpus and args.num_gpus:
-        parser.error("--gpus chooses GPU ids, --num-gpus the first N GPUs: use one of them")
-    if args.kv_store == "nccl" and not (args.num_gpus or args.gpus):
-        parser.error("--kv-store nccl sums gradients over GPUs: it needs --num-gpus 1 or more")
-    if args.seeds and distributed.several_processes(args.kv_store):
-        parser.error("--seeds runs its seeds in turn on this machine; for a job of several "
-                     "workers (launch.py, horovodrun) launch one job per --seed")
-    if args.kv_store == "horovod" and (args.gpus or args.num_gpus > 1):
-        parser.error("--kv-store horovod trains one GPU per process, the GPU of its local rank: "
-                     "start one process per GPU (horovodrun -np N ...) with --num-gpus 1")
-    try:
-        precision.choose(args.amp, args.amp_dtype, device_type(args.num_gpus, args.gpus))
-    except ValueError as e:
-        parser.error(str(e))
-    if args.kv_store == "dist_async" and args.model_prefix:
-        parser.error("--kv-store dist_async keeps the optimizer's state on the servers, where it "
-                     "cannot be saved: checkpoints (--model-prefix) need dist_sync")
-
-
 def parse(argv=None):
-    """(parser, flags): the command line parsed and checked; a usage error exits with code 2."""
+    """(parser, flags): the command line parsed and checked, with --recipe's defaults in place; a
+    usage error exits with code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_flags(args, parser)
-    check_effect(args, given_flags(parser, argv), parser)
+    given = train_checks.given_flags(parser, argv)
+    train_checks.apply_recipe(args, given)
+    train_checks.check_recipe(args, given, parser)
+    train_checks.check_flags(args, parser)
+    train_checks.check_effect(args, given, parser)
     return parser, args
-
-
-def given_flags(parser, argv):
-    """The destinations of the flags the command line gave (not left at their defaults)."""
-    probe = copy.deepcopy(parser)
-    for action in probe._actions:
-        action.default = argparse.SUPPRESS
-    return set(vars(probe.parse_args(argv)))
-
-
-def check_effect(args, given, parser):
-    """A flag given where it would change nothing is a usage error naming what gives it effect."""
-    def refuse(flag, why):
-        parser.error("%s would have no effect: %s" % (flag, why))
-
-    if args.image_folder or args.rec_prefix:
-        for dest in sorted({"data_dir", "data_url"} & given):
-            refuse("--" + dest.replace("_", "-"), "it is where CIFAR comes from, and --image-folder "
-                   "or --rec-prefix names your own data instead")
-    if "lr_factor" in given and args.lr_mode != "step":
-        refuse("--lr-factor", "it is the factor of --lr-mode step (with --lr-decay-epoch or "
-               "--lr-decay-period)")
-    if "save_period" in given and not args.model_prefix:
-        refuse("--save-period", "checkpoints are saved only with --model-prefix")
-    if "augment" in given and models.input_size(args.model) < 32:
-        refuse("--augment", "%s always trains on random %d-pixel crops with mirror"
-               % (args.model, models.input_size(args.model)))
-    if "kv_store" in given and not distributed.several_processes(args.kv_store) and \
-            len(gpu_ids(args.num_gpus, args.gpus)) <= 1:
-        refuse("--kv-store %s" % args.kv_store, "it sums gradients over several devices and this "
-               "run has one: add --num-gpus 2 or --gpus 0,1, or train with several workers "
-               "(dist_sync under launch.py, horovod under horovodrun)")
-    if args.amp_dtype and not args.amp:
-        refuse("--amp-dtype", "it chooses the precision of --amp")
-    if args.seeds and "seed" in given:
-        parser.error("--seeds runs one run per seed; --seed sets the seed of one run: use one of them")
-    comet_flags = sorted(given & {"comet_project", "comet_workspace", "no_comet_model"})
-    if comet_flags and tracking.comet_disabled(args.no_comet):
-        refuse("--" + comet_flags[0].replace("_", "-"), "Comet is off (--no-comet or COMET_DISABLE)")
-    if args.no_comet_model and not args.export:
-        refuse("--no-comet-model", "only an export (--export PATH) is logged to Comet as a model")
-    if args.export_batch_statistics and not (args.export and models.uses_batch_statistics(args.model)):
-        refuse("--export-batch-statistics", "it chooses how --export PATH writes the spec'd network "
-               "(the other networks normalise with their running statistics)")
 
 
 def open_devices(args, parser):

@@ -67,6 +67,17 @@ def non_negative_int(text):
     return _whole_number(text, 0)
 
 
+def positive_number(text):
+    """A number above 0: an int when whole (5), else a float (9.9)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("expected a number above 0 (e.g. 5 or 9.9), got %r" % text)
+    return int(value) if value.is_integer() else value
+
+
 def say(settings, message):
     """A message on stderr unless settings (the run's config, or parsed flags) say --quiet."""
     if not settings.quiet:

@@ -26,6 +26,17 @@ class AlternatingFlip:
         return self.even[indices] ^ bool(epoch % 2)
 
 
+class AlternatingFlipTranslate:
+    """The two as a training augmentation: called with each batch, the indices of its images in
+    the training set, the epoch and the run's rng."""
+
+    def __init__(self, num_images, rng, translate=TRANSLATE):
+        self.flip, self.translate = AlternatingFlip(num_images, rng), translate
+
+    def __call__(self, x, indices, epoch, rng):
+        return translate_and_mirror(x, rng, self.flip.mirrored(indices, epoch), self.translate)[0]
+
+
 def translate_and_mirror(x, rng, mirror, translate=TRANSLATE):
     """The batch x (NDArray, NCHW), each image reflection-padded by `translate` pixels, cut back
     to its size at a random offset of -translate..translate per direction (drawn from rng), and

@@ -128,13 +128,21 @@ def batches(x, y, batch_size, rng=None, min_size=1, drop_last=False):
     The last batch is smaller when batch_size does not divide the data: it is kept, as in the
     spec's reference, so every image is seen every epoch (unless drop_last).
     """
-    order = rng.permutation(x.shape[0]) if rng is not None else None
+    if rng is not None:
+        for _, batch_x, batch_y in shuffled_batches(x, y, batch_size, rng, min_size, drop_last):
+            yield batch_x, batch_y
+        return
     for start, stop in batch_bounds(x.shape[0], batch_size, min_size, drop_last):
-        if order is None:
-            yield x[start:stop], y[start:stop]
-        else:
-            index = mx.nd.array(order[start:stop], dtype=np.int32)
-            yield mx.nd.take(x, index), mx.nd.take(y, index)
+        yield x[start:stop], y[start:stop]
+
+
+def shuffled_batches(x, y, batch_size, rng, min_size=1, drop_last=False, limit=None):
+    """Yields (indices, x, y): the batches of a fresh random order (as batches), each with the
+    indices (numpy) of its images in x; at most `limit` of them (an epoch cut short)."""
+    order = rng.permutation(x.shape[0])
+    for start, stop in batch_bounds(x.shape[0], batch_size, min_size, drop_last)[:limit]:
+        index = mx.nd.array(order[start:stop], dtype=np.int32)
+        yield order[start:stop], mx.nd.take(x, index), mx.nd.take(y, index)
 
 
 def augment(x, mean, std, rng, pad=PAD, size=None):
@@ -159,6 +167,19 @@ def augment(x, mean, std, rng, pad=PAD, size=None):
     top, left = rng.randint(0, hp - out + 1, size=n), rng.randint(0, wp - out + 1, size=n)
     flip = rng.rand(n) < 0.5
     return windows(padded, top, left, out, flip) + black
+
+
+@dataclass(frozen=True)
+class PadCropFlip:
+    """augment() as a training augmentation: called with each batch, the indices of its images,
+    the epoch and the run's rng (as every training augmentation is; this one needs the rng only)."""
+    mean: np.ndarray
+    std: np.ndarray
+    pad: int = PAD
+    size: int = None
+
+    def __call__(self, x, indices, epoch, rng):
+        return augment(x, self.mean, self.std, rng, self.pad, self.size)
 
 
 def windows(images, top, left, size, mirror):

@@ -2,9 +2,9 @@
 from .airbench import Airbench94, ConvGroup
 from .inception import InceptionBNSmall, RReLU, SubInceptionRReLU
 from .spec_resnet import ConvBlock, ResidualBlock, Scale, SpecResNet, can_fuse_bn_relu
-from .zoo import (SPEC_RESNET, build, canonical_name, image_convolution_filters, initialize, input_size,
+from .zoo import (AIRBENCH94, SPEC_RESNET, build, canonical_name, image_convolution_filters, initialize, input_size,
                   unprefixed, uses_batch_statistics)
 
 __all__ = ["Airbench94", "ConvGroup", "ConvBlock", "ResidualBlock", "Scale", "SpecResNet", "can_fuse_bn_relu",
-           "InceptionBNSmall", "RReLU", "SubInceptionRReLU", "SPEC_RESNET", "build",
+           "InceptionBNSmall", "RReLU", "SubInceptionRReLU", "AIRBENCH94", "SPEC_RESNET", "build",
            "canonical_name", "image_convolution_filters", "initialize", "input_size", "unprefixed", "uses_batch_statistics"]

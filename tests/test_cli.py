@@ -42,9 +42,9 @@ def test_asking_for_a_gpu_that_is_not_there_fails_before_any_data_work(tmp_path,
 
 def test_a_usage_error_from_the_script_is_one_line_and_exit_code_2_without_the_usage_block():
     result = run_cli("--epochs", "0")
-    assert_one_clear_error(result, 2, "argument --epochs: expected a whole number of 1 or more, got '0'")
-    assert result.stderr == ("train_cifar10.py: error: argument --epochs: expected a whole number of 1 or "
-                             "more, got '0' (train_cifar10.py --help lists the flags)\n")
+    assert_one_clear_error(result, 2, "argument --epochs: expected a number above 0 (e.g. 5 or 9.9), got '0'")
+    assert result.stderr == ("train_cifar10.py: error: argument --epochs: expected a number above 0 (e.g. 5 "
+                             "or 9.9), got '0' (train_cifar10.py --help lists the flags)\n")
 
 
 def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
@@ -61,7 +61,7 @@ def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "argument --epochs: expected a whole number of 1 or more, got '0'"),
+    (["--epochs", "0"], "argument --epochs: expected a number above 0 (e.g. 5 or 9.9), got '0'"),
     (["--num-gpus", "-1"], "argument --num-gpus: expected a whole number of 0 or more, got '-1'"),
     (["--classes", "0,0"], "argument --classes: class '0' is listed twice"),
     (["--batch-size", "many"], "argument --batch-size: expected a whole number of 1 or more, got 'many'"),
@@ -97,8 +97,9 @@ def test_a_failed_download_names_both_data_flags_and_leaves_no_folder_it_created
 
 
 def test_a_whole_number_flag_given_a_word_says_so_in_plain_words(usage):
-    line = usage("--epochs", "abc")
-    assert "argument --epochs: expected a whole number of 1 or more, got 'abc'" in line and "positive_int" not in line
+    line = usage("--batch-size", "abc")
+    assert "argument --batch-size: expected a whole number of 1 or more, got 'abc'" in line and "positive_int" not in line
+    assert "argument --epochs: expected a number above 0 (e.g. 5 or 9.9), got 'abc'" in usage("--epochs", "abc")
     assert "expected a whole number of 0 or more, got '-1'" in usage("--warmup-epochs", "-1")
 
 

@@ -19,7 +19,7 @@ MESSAGE_CALLS = {"error", "refuse", "exit", "ArgumentTypeError", "DataError", "C
                  "ModelError", "OnnxError", "GpuError", "CudaLibraryError", "LaunchError",
                  "RunFolderError", "SideFailed", "ValueError"}
 # Value errors no flag reaches (the flags are checked before): programming errors, not messages.
-INTERNAL = {("training/schedules.py", "ValueError")}
+INTERNAL = {("training/schedules.py", "ValueError"), ("training/tta.py", "ValueError")}
 PLACEHOLDER = re.compile(r"%(\.\d+)?[sdrgf]|%04d")
 
 

@@ -86,7 +86,7 @@ def test_zoo_models_are_built_by_name_and_the_spec_is_the_default():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "resnet_nonexistent"], "not spec-resnet (or spec), inception-bn-small, sub-inception-rrelu, or a GluonCV model"),
+    (["--model", "resnet_nonexistent"], "not spec-resnet (or spec), airbench94, inception-bn-small, sub-inception-rrelu, or a GluonCV model"),
     (["--lr-mode", "step"], "--lr-mode step needs --lr-decay-epoch"),
     (["--lr-decay-epoch", "2"], "--lr-decay-epoch and --lr-decay-period go with --lr-mode step"),
     (["--warmup-epochs", "5"], "--warmup-epochs 5 leaves no epoch to train"),

@@ -8,6 +8,8 @@ export.py; loading a trained model for prediction or fine-tuning: saved_model.py
                          of the others
     PREFIX-0003.bnstats  the spec'd network's population statistics (training/population.py),
                          added after training or on request (export_model.py)
+    PREFIX-0003.lookahead  a fast94 run's lookahead average (training/lookahead.py), which a
+                         resume continues
 
 Every file is written under a temporary name and renamed when complete, the .json last: a
 checkpoint exists only once all three are in place, and a crash or kill mid-save leaves earlier
@@ -35,7 +37,7 @@ class CheckpointError(UserError):
 
 
 def paths(prefix, epoch):
-    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json", "bnstats")}
+    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json", "bnstats", "lookahead")}
 
 
 def _file_entry(path):
@@ -72,10 +74,15 @@ def save(prefix, state, meta):
         state.net.save_parameters(tmp)
     with atomic_write(files["states"]) as tmp:
         state.trainer.save_states(tmp)
+    saved = ["params", "states"]
+    if state.recipe_run is not None:
+        with atomic_write(files["lookahead"]) as tmp:
+            mx.nd.save(tmp, state.recipe_run.state())
+        saved.append("lookahead")
     record = dict(meta, format=FORMAT, epoch=state.epoch,
                   num_update=state.trainer.optimizer.num_update, rng=_rng_to_json(state.rng),
                   loss_scale=precision.scaler_state(state.trainer),
-                  files={ext: _file_entry(files[ext]) for ext in ("params", "states")})
+                  files={ext: _file_entry(files[ext]) for ext in saved})
     write_json(files["json"], record)
     return files["json"]
 
@@ -151,7 +158,7 @@ def read_matching(prefix, epoch, model, class_names):
 def resume_hint(prefix, epochs_done, epochs, change=""):
     """What to tell a user whose run stopped after epochs_done: the checkpoint to resume from
     (with `change` to the command, e.g. ' and a lower --lr')."""
-    message = "%d of %d epochs done." % (epochs_done, epochs)
+    message = "%d of %g epochs done." % (epochs_done, epochs)
     saved = latest(prefix) if prefix else None
     if saved is None:
         return message + " No checkpoint was saved (--model-prefix saves them)."
@@ -160,7 +167,8 @@ def resume_hint(prefix, epochs_done, epochs, change=""):
 
 
 def restore(prefix, record, state):
-    """Loads parameters, trainer state and shuffling RNG of a checkpoint into state."""
+    """Loads parameters, trainer state, shuffling RNG (and a fast94 run's lookahead average) of a
+    checkpoint into state."""
     files = paths(prefix, record["epoch"])
     try:
         state.net.load_parameters(files["params"], ctx=state.ctx)
@@ -170,6 +178,12 @@ def restore(prefix, record, state):
     precision.restore_scaler(state.trainer, record.get("loss_scale"))
     state.rng = _rng_from_json(record["rng"])
     state.epoch = record["epoch"]
+    if state.recipe_run is not None:
+        if "lookahead" not in record["files"]:
+            raise CheckpointError("%s holds no lookahead average (%s), which a fast94 run "
+                                  "continues; resume from a checkpoint of a fast94 run"
+                                  % (files["json"], files["lookahead"]))
+        state.recipe_run.load_state(mx.nd.load(files["lookahead"]))
 
 
 @dataclass

@@ -30,12 +30,13 @@ class RunConfig:
     image_folder: str = None
     rec_prefix: str = None
     # training
-    epochs: int = 5
+    epochs: float = 5  # passes over the training set; a fraction ends within the last one
     batch_size: int = 128  # images per update and worker, split across its devices
     lr: float = 0.1  # after any warmup
     momentum: float = 0.9
     seed: int = 42
     # model and recipe
+    recipe: str = "spec"  # or 'fast94' (training/fast94.py: its FLAG_DEFAULTS replace these defaults)
     model: str = "spec-resnet"  # the model's one name (models.canonical_name)
     optimizer: str = "sgd"  # or 'nag'
     wd: float = 0.0
@@ -45,6 +46,8 @@ class RunConfig:
     lr_decay_period: int = 0  # step mode: every N epochs
     warmup_epochs: int = 0
     augment: bool = False
+    label_smoothing: float = 0.0
+    tta_level: int = 0  # test-time augmentation of the last evaluation and of predictions (training/tta.py)
     # devices
     num_gpus: int = 0  # GPUs 0..N-1
     gpus: tuple = None  # or these GPU ids (--gpus 0,2)
@@ -91,6 +94,13 @@ def resolve(flags, source, chief=True):
     return RunConfig(**settings)
 
 
+def schedule_name(config):
+    if config.recipe == "fast94":
+        return "airbench94 piecewise linear"
+    return (("linear-to-zero" if config.lr_mode == "linear" else config.lr_mode)
+            + (" after %d warmup epochs" % config.warmup_epochs if config.warmup_epochs else ""))
+
+
 def recorded_settings(config, dataset, ctx, worker, source_name):
     """Every effective setting of the run, and what it ran on (never any secret), as JSON values:
     the run folder's config.json, Comet's parameters, and the `config` of checkpoints and exports."""
@@ -100,9 +110,8 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
         "dataset": source_name,
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,
         "train_images": dataset.train_x.shape[0], "test_images": dataset.test_x.shape[0],
-        "nesterov": config.optimizer == "nag", "weight_decay": config.wd,
-        "lr_schedule": ("linear-to-zero" if config.lr_mode == "linear" else config.lr_mode)
-        + (" after %d warmup epochs" % config.warmup_epochs if config.warmup_epochs else ""),
+        "nesterov": config.optimizer in ("nag", "nesterovsgd"), "weight_decay": config.wd,
+        "lr_schedule": schedule_name(config),
         "device": "gpu" if ctx[0].device_type == "gpu" else "cpu", "contexts": [str(c) for c in ctx],
         "num_devices": len(ctx), "num_workers": worker.num_workers,
         "global_batch_size": config.batch_size * worker.workers_per_update,

@@ -2,8 +2,9 @@
 fine-tuning read (saved_model.py reads it).
 
     PATH-symbol.json, PATH-0000.params   the network's graph and weights (HybridBlock.export)
-    PATH-meta.json                       classes, input normalisation, the run's settings, and
-                                         whether the graph normalises with batch statistics
+    PATH-meta.json                       classes, input normalisation, the run's settings,
+                                         whether the graph normalises with batch statistics, and
+                                         the test-time augmentation it is evaluated with (tta_level)
     PATH.onnx                            the same network for ONNX Runtime
 
 The files are written in a hidden folder beside PATH and moved into place when all are complete,
@@ -68,6 +69,7 @@ def export(net, path, meta, sample):
         except OnnxError as e:
             no_onnx = str(e)
         write_json(draft + "-meta.json", dict(meta, format=FORMAT, batch_statistics=batch_statistics,
+                                              tta_level=meta.get("config", {}).get("tta_level", 0),
                                               symbol=os.path.basename(path) + "-symbol.json",
                                               params=os.path.basename(path) + "-0000.params"))
         for suffix in SUFFIXES:

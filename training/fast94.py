@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import mxnet as mx
 
+from .lookahead import Lookahead
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -54,6 +56,49 @@ class Recipe:
         """Updates of a run: whole batches only, ceil(updates per epoch x epochs)."""
         batch_size, epochs = batch_size or self.batch_size, epochs or self.epochs
         return math.ceil(train_images // batch_size * epochs)
+
+
+RECIPE = Recipe()
+
+OPTIMIZER = "nesterovsgd"  # NesterovSGD below
+# The flags whose defaults --recipe fast94 changes: each still takes what its flag gives. --lr and
+# --wd are in airbench94's terms (above); --epochs may end within an epoch.
+FLAG_DEFAULTS = {"model": "airbench94", "epochs": RECIPE.epochs, "batch_size": RECIPE.batch_size,
+                 "lr": RECIPE.lr, "momentum": RECIPE.momentum, "wd": RECIPE.weight_decay,
+                 "label_smoothing": RECIPE.label_smoothing, "tta_level": RECIPE.tta_level,
+                 "optimizer": OPTIMIZER}
+
+
+def trainer_settings(lr, momentum, wd, batch_size):
+    """(learning rate, weight decay) of MXNet's Trainer for airbench94's lr and weight decay at
+    `batch_size` images per update (all workers' together)."""
+    return Recipe(lr=lr, momentum=momentum, weight_decay=wd).mxnet_settings(batch_size)
+
+
+class Fast94Run:
+    """What a fast94 run does beside the optimizer's update, on airbench94's network: the
+    whitening layer's bias trains in the first `whiten_bias_epochs` only (a learning rate of 0
+    after), its padding channels stay 0, and lookahead averages the network after every update.
+    Its state (the lookahead average) goes into every checkpoint."""
+
+    def __init__(self, net, total_updates, whiten_bias_epochs=RECIPE.whiten_bias_epochs):
+        self.net, self.whiten_bias_epochs = net, whiten_bias_epochs
+        bias_multipliers(net, RECIPE.bias_scaler)
+        self.lookahead = Lookahead(net.collect_params(), total_updates)
+
+    def start_epoch(self, epoch):
+        self.net.whitening.bias.lr_mult = 1.0 if epoch < self.whiten_bias_epochs else 0.0
+
+    def after_update(self, update):
+        """update: the optimizer's count, 1 for the first."""
+        self.net.zero_padding()
+        self.lookahead.after_update(update)
+
+    def state(self):
+        return self.lookahead.state()
+
+    def load_state(self, state):
+        self.lookahead.load_state(state)
 
 
 @mx.optimizer.register

@@ -16,9 +16,11 @@ from mxnet import autograd, gluon
 
 from common import interrupts
 from common.progress import progress_bar
-from data import batches
+from data import batches, num_batches, shuffled_batches
 
 from . import precision
+from .saved_model import MXNetNet
+from .tta import TTAModel
 
 PROGRESS_LAG = 2  # batches the progress bar trails the last one queued by (it shows finished work)
 
@@ -73,8 +75,17 @@ class IntervalReport:
               % (self.epoch, batch + 1, speed, loss), file=self.stream, flush=True)
 
 
+def epoch_batches(state, images, batch_size):
+    """Batches of state.epoch: a whole epoch's, or what is left of the run's in its last epoch."""
+    whole = num_batches(images, batch_size, min_size=len(state.ctx), drop_last=state.drop_last)
+    if state.run_batches is None:
+        return whole
+    return min(whole, state.run_batches - state.epoch * whole)
+
+
 def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None):
-    """Trains one pass over (x, y) in a fresh random order. Returns the epoch's metrics.
+    """Trains one pass over (x, y) in a fresh random order (the run's last epoch may end early).
+    Returns the epoch's metrics.
 
     progress: a bar to advance by the images of each finished batch. MXNet's engine runs behind
     the Python loop that queues its work, so a batch counts as finished once the forward pass of
@@ -86,11 +97,14 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
     queued = collections.deque()  # (losses, images) of the batches not yet shown as finished
     if interval_report is not None:
         interval_report.start(state.epoch)
-    for i, (data, label) in enumerate(batches(x, y, batch_size, state.rng, min_size=len(state.ctx),
-                               drop_last=state.drop_last)):
+    if state.recipe_run is not None:
+        state.recipe_run.start_epoch(state.epoch)
+    for i, (indices, data, label) in enumerate(shuffled_batches(
+            x, y, batch_size, state.rng, min_size=len(state.ctx), drop_last=state.drop_last,
+            limit=epoch_batches(state, x.shape[0], batch_size))):
         interrupts.reach("training")
         if state.augment is not None:
-            data = state.augment(data, rng=state.rng)
+            data = state.augment(data, indices, state.epoch, state.rng)
         xs, ys = split(data, label, state.ctx)
         with autograd.record():
             outputs = [state.net(part) for part in xs]
@@ -98,6 +112,8 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
             precision.backward(losses, state.trainer)  # recorded: under --amp it scales them first
         # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
         state.trainer.step(data.shape[0] * state.step_batches)
+        if state.recipe_run is not None:
+            state.recipe_run.after_update(state.trainer.optimizer.num_update)
         _tally(totals, outputs, ys, losses)
         n += data.shape[0]
         if progress is not None:
@@ -130,6 +146,16 @@ def evaluate(net, x, y, ctx, batch_size):
     return {"test_acc": _sum_to_float(totals["correct"]) / x.shape[0]}
 
 
+def evaluate_tta(net, x, y, ctx, batch_size, level):
+    """Accuracy on (x, y) with test-time augmentation of `level` (training/tta.py), on ctx[0]
+    and as predict.py computes it (the networks that use it normalise with running statistics)."""
+    model = TTAModel(MXNetNet(net, ctx[0], batch_statistics=False), level)
+    images, labels = x.asnumpy(), y.asnumpy()
+    predicted = np.concatenate([model(images[start:start + batch_size]).argmax(axis=1)
+                                for start in range(0, len(images), batch_size)])
+    return {"tta_test_acc": float((predicted == labels).mean())}
+
+
 class TrainingDiverged(Exception):
     """An epoch's training loss was not finite: the weights are broken and must not be saved."""
 
@@ -147,18 +173,21 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
     """
     start = time.time()
     while state.epoch < epochs:
-        with progress_bar(data.train_x.shape[0], "epoch %d/%d" % (state.epoch + 1, epochs),
+        with progress_bar(data.train_x.shape[0], "epoch %d/%g" % (state.epoch + 1, epochs),
                           show_progress, unit="img", leave=False) as bar:
             train = train_one_epoch(state, data.train_x, data.train_y, batch_size,
                                     None if bar.disable else bar, interval_report)
         if not math.isfinite(train["train_loss"]):
             raise TrainingDiverged(state.epoch - 1, train["train_loss"])
         test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
+        if state.tta_level and state.epoch >= epochs:
+            test.update(evaluate_tta(state.net, data.test_x, data.test_y, state.ctx, batch_size,
+                                     state.tta_level))
         record = epoch_record(state.epoch - 1, train, test, start)
         with interrupts.held():  # an epoch is reported and saved together, or neither
             run_log.log_epoch(record, step=state.trainer.optimizer.num_update)
             if saver is not None:
-                saver.after_epoch(state, last=state.epoch == epochs)
+                saver.after_epoch(state, last=state.epoch >= epochs)
         interrupts.reach("training", point="epoch")  # epochs done: what a test may stop after
     return record
 
@@ -174,11 +203,12 @@ def confusion_matrix(net, x, y, ctx, batch_size, num_classes):
 
 
 def epoch_record(epoch, train_metrics, eval_metrics, start_time):
-    """The per-epoch metrics under their stable names; time is seconds since training started."""
+    """The per-epoch metrics under their stable names (tta_test_acc after test_acc, in the last
+    epoch of a run with test-time augmentation); time is seconds since training started."""
     record = {"epoch": epoch,
               "train_loss": train_metrics["train_loss"],
               "train_acc": train_metrics["train_acc"],
-              "test_acc": eval_metrics["test_acc"],
+              **eval_metrics,
               "lr": train_metrics["lr"],
               "time": time.time() - start_time,
               "images_per_sec": train_metrics["images_per_sec"],

@@ -62,12 +62,14 @@ def identify(path):
 
 def read_meta(path, remedy):
     """The meta of a model path (its export's PATH-meta.json, or its checkpoint's record, checked
-    file by file), with batch_statistics. remedy: what the command that reads it advises for a
-    damaged checkpoint. Raises ModelError or checkpoint.CheckpointError."""
+    file by file), with batch_statistics, and tta_level: the test-time augmentation the model is
+    evaluated with (its run's --tta-level; 0: none). remedy: what the command that reads it
+    advises for a damaged checkpoint. Raises ModelError or checkpoint.CheckpointError."""
     found = identify(path)
     if found.kind == "checkpoint":
         meta = checkpoint.read(found.prefix, found.epoch, remedy)
-        return dict(meta, batch_statistics=models.uses_batch_statistics(meta["model"]))
+        return dict(meta, batch_statistics=models.uses_batch_statistics(meta["model"]),
+                    tta_level=meta["config"].get("tta_level", 0))
     meta_path = found.prefix + "-meta.json"
     try:
         with open(meta_path) as f:
@@ -78,7 +80,7 @@ def read_meta(path, remedy):
     if written_format != FORMAT:
         raise ModelError("%s is an export of format %s; this code reads format %d: use the version "
                          "of this project that wrote it" % (meta_path, written_format, FORMAT))
-    return meta
+    return dict(meta, tta_level=meta.get("tta_level", 0))  # 0 in exports written before it
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ kvstore server can run the schedule itself. A kvstore server unpickles the sched
 other MXNet dependency, and the package's __init__ only prepares the process (its `import mxnet`
 finds the module already loading). tests/test_distributed.py's dist_async job proves it.
 """
+import math
+
 from mxnet.lr_scheduler import LRScheduler
 
 
@@ -88,14 +90,14 @@ def make_schedule(mode, base_lr, epochs, updates_per_epoch, factor=0.1, decay_ep
                   warmup_epochs=0, decay_period=0):
     """The schedule of a run in epochs: 'linear' (to 0 at the end), 'step' (x factor at the
     start of each epoch in decay_epochs, and of every decay_period-th epoch) or 'constant',
-    after warmup_epochs of linear warmup."""
+    after warmup_epochs of linear warmup. epochs may end within the last one (9.9)."""
     if mode == "constant":
         mode, decay_epochs = "step", ()
     elif decay_period:
-        decay_epochs = sorted(set(decay_epochs) | set(range(decay_period, epochs, decay_period)))
+        decay_epochs = sorted(set(decay_epochs) | set(range(decay_period, math.ceil(epochs), decay_period)))
     warmup = warmup_epochs * updates_per_epoch
     if mode == "linear":
-        return LinearDecay(epochs * updates_per_epoch, base_lr, warmup)
+        return LinearDecay(math.ceil(epochs * updates_per_epoch), base_lr, warmup)
     if mode == "step":
         return StepDecay([e * updates_per_epoch - warmup for e in decay_epochs], factor, base_lr,
                          warmup)

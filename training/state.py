@@ -4,7 +4,7 @@ The network is seeded, initialised (or started from a trained model's features) 
 hybridized; the Trainer gets the run's optimizer and its LR schedule through optimizer_params,
 and nothing else ever sets the learning rate.
 """
-import functools
+import math
 from dataclasses import dataclass, field
 
 import mxnet as mx
@@ -12,10 +12,11 @@ import numpy as np
 from mxnet import gluon
 
 import models
-from data import augment, num_batches
+from data import AlternatingFlipTranslate, PadCropFlip, num_batches
 
-from . import checkpoint, distributed, precision, saved_model
-from .schedules import make_schedule
+from . import checkpoint, distributed, fast94, precision, saved_model
+from .losses import SmoothedCrossEntropy
+from .schedules import PiecewiseLinear, make_schedule
 
 
 @dataclass
@@ -28,8 +29,11 @@ class TrainState:
     epoch: int = 0  # epochs completed
     step_batches: int = 1  # workers' batches trainer.step divides by (Worker.step_batches; dist_sync: all)
     drop_last: bool = False  # equal batches only (dist_async: the servers' scale is fixed)
-    augment: object = None  # augment(batch, rng=...) -> batch, e.g. data.augment with mean and std
+    augment: object = None  # augment(batch, indices, epoch, rng) -> batch (data.PadCropFlip, ...)
     loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
+    run_batches: int = None  # batches of the whole run (the last epoch may end early); None: whole epochs
+    recipe_run: object = None  # start_epoch(epoch), after_update(update), state(), load_state() (fast94.Fast94Run)
+    tta_level: int = 0  # test-time augmentation of the last evaluation (training/tta.py)
 
 
 def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstore=None,
@@ -53,25 +57,56 @@ def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstor
                          update_on_kvstore=update_on_kvstore)
 
 
+def batches_per_epoch(config, train_images, ctx, worker):
+    """Batches of an epoch of this worker (fast94, like dist_async, trains on whole batches only)."""
+    return num_batches(train_images, config.batch_size, min_size=len(ctx),
+                       drop_last=worker.asynchronous or config.recipe == "fast94")
+
+
+def run_batches(config, train_images, ctx, worker):
+    """Batches of the whole run: --epochs' fraction of the last epoch rounded up, as airbench94
+    counts its 9.9 epochs."""
+    return math.ceil(batches_per_epoch(config, train_images, ctx, worker) * config.epochs)
+
+
 def build_schedule(config, train_images, ctx, worker):
     """The run's LR schedule, counted in updates as the optimizer counts them (on the servers for
     dist_async)."""
-    steps = num_batches(train_images, config.batch_size, min_size=len(ctx),
-                        drop_last=worker.asynchronous)
+    if config.recipe == "fast94":
+        return PiecewiseLinear(run_batches(config, train_images, ctx, worker), fast94.RECIPE.schedule)
+    steps = batches_per_epoch(config, train_images, ctx, worker)
     return make_schedule(config.lr_mode, config.lr, config.epochs, steps * worker.updates_per_step,
                          config.lr_factor, config.lr_decay_epoch, config.warmup_epochs,
                          config.lr_decay_period)
 
 
-def training_augmentation(config, dataset):
-    """augment(batch, rng=...) for the training batches, or None: --augment's pad-and-crop with
-    flip, or for the 28x28 Inception networks their recipe's random crop with mirror (always)."""
+def trainer_lr_wd(config, worker):
+    """(learning rate, weight decay) of the Trainer: the flags', or for fast94 airbench94's lr and
+    weight decay in MXNet's terms at the run's global batch."""
+    if config.recipe == "fast94":
+        return fast94.trainer_settings(config.lr, config.momentum, config.wd,
+                                       config.batch_size * worker.workers_per_update)
+    return config.lr, config.wd
+
+
+def training_augmentation(config, dataset, rng):
+    """augment(batch, indices, epoch, rng) for the training batches, or None: fast94's
+    alternating flip and translation, --augment's pad-and-crop with flip, or for the 28x28
+    Inception networks their recipe's random crop with mirror (always)."""
+    if config.recipe == "fast94":
+        return AlternatingFlipTranslate(dataset.train_x.shape[0], rng)
     size = models.input_size(config.model)
     if size < 32:
-        return functools.partial(augment, mean=dataset.mean, std=dataset.std, pad=0, size=size)
+        return PadCropFlip(dataset.mean, dataset.std, pad=0, size=size)
     if config.augment:
-        return functools.partial(augment, mean=dataset.mean, std=dataset.std)
+        return PadCropFlip(dataset.mean, dataset.std)
     return None
+
+
+def loss_function(config, num_classes):
+    if config.label_smoothing:
+        return SmoothedCrossEntropy(num_classes, config.label_smoothing)
+    return gluon.loss.SoftmaxCrossEntropyLoss()
 
 
 def build_state(config, dataset, ctx, worker):
@@ -80,21 +115,28 @@ def build_state(config, dataset, ctx, worker):
     mx.random.seed(config.seed, ctx="all")
     precision.enable(config.precision, models.image_convolution_filters(config.model))
     net = models.build(config.model, dataset.num_classes, ctx)
-    models.initialize(net, config.model, ctx)
+    models.initialize(net, config.model, ctx, dataset.train_x)
     if config.finetune:
         saved_model.load_features(config.finetune, net)
         if config.freeze_features:
             net.features.collect_params().setattr("grad_req", "null")
     net.hybridize(static_alloc=True, static_shape=True)
-    trainer = make_trainer(net, config.lr, config.momentum,
+    batches = run_batches(config, dataset.train_x.shape[0], ctx, worker)
+    recipe_run = fast94.Fast94Run(net, batches) if config.recipe == "fast94" else None  # before the
+    # Trainer: it sets learning-rate multipliers
+    lr, wd = trainer_lr_wd(config, worker)
+    trainer = make_trainer(net, lr, config.momentum,
                            build_schedule(config, dataset.train_x.shape[0], ctx, worker),
                            kvstore=worker.kvstore, update_on_kvstore=worker.update_on_kvstore,
-                           optimizer=config.optimizer, wd=config.wd, horovod=worker.horovod)
+                           optimizer=config.optimizer, wd=wd, horovod=worker.horovod)
     precision.attach(trainer, config.precision)
     distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
-    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(config.seed),
-                      step_batches=worker.step_batches, drop_last=worker.asynchronous,
-                      augment=training_augmentation(config, dataset))
+    rng = np.random.RandomState(config.seed)
+    return TrainState(net=net, trainer=trainer, ctx=ctx, rng=rng, step_batches=worker.step_batches,
+                      drop_last=worker.asynchronous or config.recipe == "fast94",
+                      augment=training_augmentation(config, dataset, rng),
+                      loss_fn=loss_function(config, dataset.num_classes), run_batches=batches,
+                      recipe_run=recipe_run, tta_level=config.tta_level)
 
 
 def resume(state, prefix, record):

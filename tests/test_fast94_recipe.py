@@ -1,0 +1,144 @@
+"""--recipe fast94 (airbench94's network and recipe) through train_cifar10.py: its defaults and
+their flags, a run that ends within an epoch, test-time augmentation from the last epoch's line
+to predict.py and ONNX Runtime, exact resume with the lookahead average, the whitening bias's
+epochs, several devices."""
+import json
+import math
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from commands import train_flags
+from helpers import digest, json_lines, predict, run_cli, without_timing
+from training import distributed, fast94
+from training.config import RunConfig
+from training.loop import train_one_epoch
+from training.state import build_state
+
+SMALL = ["--classes", "0,1,2", "--batch-size", "64", "--no-comet", "--quiet"]  # 600 training images
+PER_EPOCH = 600 // 64  # whole batches only
+
+
+def test_the_recipe_sets_its_defaults_and_each_flag_still_overrides_its_own():
+    _, args = train_flags.parse(["--recipe", "fast94"])
+    assert (args.model, args.epochs, args.batch_size, args.lr, args.momentum, args.wd) == \
+        ("airbench94", 9.9, 1024, 11.5, 0.85, 0.0153)
+    assert (args.label_smoothing, args.tta_level, args.optimizer) == (0.2, 2, "nesterovsgd")
+    _, args = train_flags.parse(["--recipe", "fast94", "--epochs", "5", "--batch-size", "512", "--tta-level", "0"])
+    assert (args.epochs, args.batch_size, args.tta_level, args.lr) == (5, 512, 0, 11.5)
+    _, args = train_flags.parse(["--epochs", "2.5"])  # a fraction, for any recipe
+    assert (args.recipe, args.model, args.epochs, args.batch_size) == ("spec", "spec-resnet", 2.5, 128)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--recipe", "fast94", "--model", "spec"], "--recipe fast94 trains airbench94's network"),
+    (["--model", "airbench94"], "--model airbench94 trains with its recipe: give --recipe fast94"),
+    (["--recipe", "fast94", "--augment"], "--augment would have no effect: with --recipe fast94"),
+    (["--recipe", "fast94", "--optimizer", "nag"], "--optimizer would have no effect"),
+    (["--recipe", "fast94", "--warmup-epochs", "1"], "--warmup-epochs would have no effect"),
+    (["--epochs", "0"], "argument --epochs: expected a number above 0"),
+    (["--label-smoothing", "1"], "argument --label-smoothing: expected a fraction from 0 to below 1"),
+    (["--tta-level", "3"], "argument --tta-level: invalid choice"),
+])
+def test_flags_the_recipe_cannot_take_are_usage_errors(usage, argv, message):
+    assert message in usage(*argv)
+
+
+@pytest.fixture(scope="module")
+def fast94_run(tmp_path_factory, data_dir):
+    """A float32 run of 1.5 epochs with a checkpoint after each and an export, and the same run
+    resumed from its first checkpoint."""
+    out = tmp_path_factory.mktemp("fast94")
+    prefix, export = str(out / "ck"), str(out / "exported")
+    args = ["--recipe", "fast94", "--epochs", "1.5", "--data-dir", data_dir, *SMALL, "--model-prefix", prefix]
+    whole = run_cli(*args, "--export", export, "--output-dir", str(out / "run"))
+    assert whole.returncode == 0, whole.stderr
+    resumed_prefix = str(out / "again")
+    for ext in ("params", "states", "json", "lookahead"):
+        os.link("%s-0001.%s" % (prefix, ext), "%s-0001.%s" % (resumed_prefix, ext))
+    resumed = run_cli(*args[:-1], resumed_prefix, "--load-epoch", "1", "--output-dir", str(out / "resumed"))
+    assert resumed.returncode == 0, resumed.stderr
+    return {"whole": json_lines(whole), "resumed": json_lines(resumed), "prefix": prefix,
+            "resumed_prefix": resumed_prefix, "export": export, "out": out}
+
+
+def test_a_run_ends_within_its_last_epoch_and_reports_tta_accuracy_there(fast94_run):
+    lines = fast94_run["whole"]
+    assert [line["epoch"] for line in lines] == [0, 1]
+    assert "tta_test_acc" not in lines[0] and 0 <= lines[1]["tta_test_acc"] <= 1
+    assert lines[1]["test_acc"] > 0.5  # three colour classes: learnt, not guessed
+    with open(fast94_run["prefix"] + "-0002.json") as f:
+        record = json.load(f)
+    assert record["num_update"] == math.ceil(PER_EPOCH * 1.5)  # as airbench94 counts its 9.9 epochs
+    assert sorted(record["files"]) == ["lookahead", "params", "states"]
+    assert record["config"]["recipe"] == "fast94" and record["config"]["lr_schedule"] == "airbench94 piecewise linear"
+
+
+def test_a_resume_continues_the_run_exactly_lookahead_included(fast94_run):
+    assert without_timing(fast94_run["resumed"]) == without_timing(fast94_run["whole"][1:])
+    assert digest(fast94_run["resumed_prefix"] + "-0002.params") == digest(fast94_run["prefix"] + "-0002.params")
+    assert digest(fast94_run["resumed_prefix"] + "-0002.lookahead") == digest(fast94_run["prefix"] + "-0002.lookahead")
+
+
+def test_predict_uses_the_models_test_time_augmentation_in_mxnet_and_onnx_runtime(fast94_run, data_dir):
+    last, export, out = fast94_run["whole"][-1], fast94_run["export"], fast94_run["out"]
+    with open(export + "-meta.json") as f:
+        meta = json.load(f)
+    assert meta["tta_level"] == 2 and meta["tta_test_acc"] == last["tta_test_acc"]
+    scores, labels = {}, {}
+    for name, model, flags in [("tta", export, []), ("onnx", export + ".onnx", []),
+                               ("plain", export, ["--no-tta"]), ("single", export, ["--batch-size", "1"])]:
+        result = predict(model, "--data-dir", data_dir, "--out", str(out / name), *flags)
+        assert result.returncode == 0, result.stderr
+        scores[name] = json_lines(result)[0]
+        labels[name] = open(out / name).read()
+    assert scores["tta"]["test_acc"] == pytest.approx(last["tta_test_acc"]) and scores["tta"]["tta_level"] == 2
+    assert scores["plain"]["test_acc"] == pytest.approx(last["test_acc"]) and scores["plain"]["tta_level"] == 0
+    assert labels["onnx"] == labels["tta"] == labels["single"]  # ONNX Runtime; one image at a time
+
+
+def small_dataset(n=64, seed=0):
+    from data import prepare
+
+    rng = np.random.RandomState(seed)
+    x = rng.randint(0, 256, size=(n, 3, 32, 32)).astype(np.uint8)
+    y = rng.randint(0, 3, size=n)
+    return prepare(x, y, x[:16], y[:16], classes=[0, 1, 2], class_names=["a", "b", "c"])
+
+
+def fast94_state(ctx, epochs=2, batch_size=16):
+    config = RunConfig(recipe="fast94", **dict(fast94.FLAG_DEFAULTS, epochs=epochs, batch_size=batch_size))
+    dataset = small_dataset()
+    return build_state(config, dataset, ctx, distributed.connect("device", {})), dataset
+
+
+def whitening_bias(state):
+    return [b.asnumpy() for b in state.net.whitening.bias.list_data()]
+
+
+def test_the_whitening_bias_trains_in_the_recipes_first_epochs_only_and_its_padding_stays_zero():
+    state, dataset = fast94_state([mx.cpu()])
+    state.recipe_run.whiten_bias_epochs = 1
+    state.recipe_run.lookahead.every = state.recipe_run.lookahead.total_updates = 10 ** 9  # its averaging
+    # moves the bias too (as airbench94's does): here only the optimizer's updates should
+    before = whitening_bias(state)[0]
+    train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
+    after_first = whitening_bias(state)[0]
+    assert np.abs(after_first[:24] - before[:24]).max() > 0 and not after_first[24:].any()
+    weights = state.net.features[2].conv1.weight.data().asnumpy()
+    train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
+    np.testing.assert_array_equal(whitening_bias(state)[0], after_first)  # its rate is 0 from epoch 1
+    assert np.abs(state.net.features[2].conv1.weight.data().asnumpy() - weights).max() > 0  # the rest trains
+
+
+def test_on_several_devices_the_copies_stay_equal():
+    ctx = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
+    state, dataset = fast94_state(ctx)
+    train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
+    for param in state.net.collect_params().values():
+        if not param.name.endswith(("running_mean", "running_var")):  # each device's own batches
+            first, second = (d.asnumpy() for d in param.list_data())
+            np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-7, err_msg=param.name)
+    assert not any(b[24:].any() for b in whitening_bias(state))
