@@ -153,8 +153,10 @@ def finish(run, last):
 def population_form(run, test_acc):
     """For the spec'd network: (its form that predicts each image on its own with the training
     set's population statistics, kept with the last checkpoint; the test accuracy both ways).
-    (None, {}) for the other networks."""
-    if not models.uses_batch_statistics(run.config.model):
+    (None, {}) for the other networks, and for a run that keeps nothing the form could go with
+    (no --export, no --model-prefix): its pass would cost a third of an epoch for nothing kept
+    (export_model.py measures it from a checkpoint later)."""
+    if not models.uses_batch_statistics(run.config.model) or not (run.config.export or run.saver):
         return None, {}
     interrupts.reach("population statistics")
     deployed, results, line = population.form(
