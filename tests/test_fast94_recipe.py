@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from commands import train_flags
-from helpers import digest, json_lines, predict, run_cli, without_timing
+from helpers import archive_messages, digest, json_lines, predict, run_cli, without_timing
 from training import distributed, fast94
 from training.config import RunConfig
 from training.loop import train_one_epoch
 from training.state import build_state
 
-SMALL = ["--classes", "0,1,2", "--batch-size", "64", "--no-comet", "--quiet"]  # 600 training images
+SMALL = ["--classes", "0,1,2", "--batch-size", "64", "--quiet"]  # 600 training images
 PER_EPOCH = 600 // 64  # whole batches only
 
 
@@ -48,17 +48,19 @@ def test_flags_the_recipe_cannot_take_are_usage_errors(usage, argv, message):
 
 @pytest.fixture(scope="module")
 def fast94_run(tmp_path_factory, data_dir):
-    """A float32 run of 1.5 epochs with a checkpoint after each and an export, and the same run
-    resumed from its first checkpoint."""
+    """A float32 run of 1.5 epochs with a checkpoint after each, an export and an offline Comet
+    experiment, and the same run resumed from its first checkpoint."""
     out = tmp_path_factory.mktemp("fast94")
     prefix, export = str(out / "ck"), str(out / "exported")
     args = ["--recipe", "fast94", "--epochs", "1.5", "--data-dir", data_dir, *SMALL, "--model-prefix", prefix]
-    whole = run_cli(*args, "--export", export, "--output-dir", str(out / "run"))
+    offline = {"COMET_DISABLE": "", "COMET_API_KEY": "", "HOME": str(tmp_path_factory.mktemp("home"))}
+    whole = run_cli(*args, "--export", export, "--output-dir", str(out / "run"), env=offline)
     assert whole.returncode == 0, whole.stderr
     resumed_prefix = str(out / "again")
     for ext in ("params", "states", "json", "lookahead"):
         os.link("%s-0001.%s" % (prefix, ext), "%s-0001.%s" % (resumed_prefix, ext))
-    resumed = run_cli(*args[:-1], resumed_prefix, "--load-epoch", "1", "--output-dir", str(out / "resumed"))
+    resumed = run_cli(*args[:-1], resumed_prefix, "--load-epoch", "1", "--output-dir", str(out / "resumed"),
+                      "--no-comet")
     assert resumed.returncode == 0, resumed.stderr
     return {"whole": json_lines(whole), "resumed": json_lines(resumed), "prefix": prefix,
             "resumed_prefix": resumed_prefix, "export": export, "out": out}
@@ -74,6 +76,16 @@ def test_a_run_ends_within_its_last_epoch_and_reports_tta_accuracy_there(fast94_
     assert record["num_update"] == math.ceil(PER_EPOCH * 1.5)  # as airbench94 counts its 9.9 epochs
     assert sorted(record["files"]) == ["lookahead", "params", "states"]
     assert record["config"]["recipe"] == "fast94" and record["config"]["lr_schedule"] == "airbench94 piecewise linear"
+
+
+def test_comet_gets_every_epoch_and_the_tta_accuracy_at_the_end(fast94_run):
+    _, messages = archive_messages(str(fast94_run["out"] / "run"))
+    metrics = [m["payload"]["metric"] for m in messages if m["type"] == "metric_msg"]
+    for line in fast94_run["whole"]:
+        logged = {m["metricName"]: m["metricValue"] for m in metrics if m["epoch"] == line["epoch"]}
+        assert logged["test_acc"] == line["test_acc"] and logged.get("tta_test_acc") == line.get("tta_test_acc")
+    others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
+    assert others["final_tta_test_acc"] == fast94_run["whole"][-1]["tta_test_acc"]
 
 
 def test_a_resume_continues_the_run_exactly_lookahead_included(fast94_run):

@@ -56,6 +56,7 @@ COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
     "comet.auto_log.git_patch": ("log_git_patch", False),
 }
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
+LAST_EPOCH_METRICS = ("tta_test_acc",)  # in the last epoch's record of a run with test-time augmentation
 
 
 def comet_disabled(no_comet_flag):
@@ -268,7 +269,8 @@ class RunLog:
         self.history.append(record)
         plots.draw_curves(self.history, self.curves_path, self.title)
         if self.comet is not None:
-            self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS},
+            self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS + LAST_EPOCH_METRICS
+                                            if k in record},
                             step=step, epoch=record["epoch"])
 
     def finish(self, confusion, class_names, model_summary, model=None, results=None):
