@@ -62,13 +62,14 @@ def fast94_run(tmp_path_factory, data_dir):
     resumed = run_cli(*args[:-1], resumed_prefix, "--load-epoch", "1", "--output-dir", str(out / "resumed"),
                       "--no-comet")
     assert resumed.returncode == 0, resumed.stderr
-    return {"whole": json_lines(whole), "resumed": json_lines(resumed), "prefix": prefix,
+    return {"whole": json_lines(whole), "stdout": whole.stdout, "resumed": json_lines(resumed), "prefix": prefix,
             "resumed_prefix": resumed_prefix, "export": export, "out": out}
 
 
 def test_a_run_ends_within_its_last_epoch_and_reports_tta_accuracy_there(fast94_run):
     lines = fast94_run["whole"]
     assert [line["epoch"] for line in lines] == [0, 1]
+    assert len(fast94_run["stdout"].splitlines()) == 2  # stdout holds the JSON lines alone
     assert "tta_test_acc" not in lines[0] and 0 <= lines[1]["tta_test_acc"] <= 1
     assert lines[1]["test_acc"] > 0.5  # three colour classes: learnt, not guessed
     with open(fast94_run["prefix"] + "-0002.json") as f:

@@ -2,6 +2,8 @@
 
     python -m tools.benchmark --data-dir DIR --peer ../shared/peers/torch_reference.py \\
         --peer-python /path/to/torch/venv/bin/python --classes 0,1 --reps 3 [--amp]
+    python -m tools.benchmark --data-dir DIR --peer ../shared/peers/airbench94_cpu.py \
+        --peer-python /path/to/torch/venv/bin/python --peer-args=--bf16 --recipe fast94 --amp-only --reps 2
     python -m tools.benchmark --data-dir DIR --breakdown      # where our time goes, no peer
 
 The sides (ours in float32, with --amp ours in mixed precision too, and the peer) run as fresh
@@ -13,7 +15,10 @@ floor: the network's multiply-adds at this machine's measured FP32 matrix-multip
 memory is each process's maximum resident set size.
 
 DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
-`DATA_ROOT --classes 0,1|all --epochs N` and print one JSON line per epoch with test_acc.
+`DATA_ROOT --classes 0,1|all --epochs N` (with --recipe fast94, which trains all ten classes:
+`DATA_ROOT --epochs N`), and --peer-args, and print one JSON line per epoch with its test
+accuracy (test_acc, or val_acc as airbench94's port names it; tta_test_acc or tta_val_acc where
+it measures test-time augmentation).
 
 This process prepares itself for MXNet (common.runtime.prepare, which sets OMP_NUM_THREADS) and
 loads it only after the runs, for the floor, or for the breakdown: both sides start with the
@@ -48,13 +53,17 @@ def run_side(cmd, log_path):
     with open(log_path, "w") as log:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
-        last, last_at = None, None
+        last, last_at, tta = None, None, None
         for line in proc.stdout:
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and "test_acc" in record:
+            if not isinstance(record, dict):
+                continue
+            record = {k.replace("val_acc", "test_acc"): v for k, v in record.items()}
+            tta = record.get("tta_test_acc", tta)
+            if "epoch" in record and "test_acc" in record:
                 last, last_at = record, time.perf_counter() - start
         _, status, usage = os.wait4(proc.pid, 0)
         ended = time.perf_counter() - start
@@ -64,24 +73,26 @@ def run_side(cmd, log_path):
             tail = log.read()[-2000:]
         raise SideFailed("%s exited with %d:\n%s" % (" ".join(cmd), proc.returncode, tail))
     return {"wall": last_at, "exit": ended, "train_time": last["time"], "test_acc": last["test_acc"],
+            "tta_test_acc": -1.0 if tta is None else tta,  # -1: not measured
             "epochs": last["epoch"] + 1, "rss_gb": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
 
 
 def ours_cmd(args, out_dir, extra=()):
     return [sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", args.data_dir,
-            "--classes", args.classes, "--epochs", str(args.epochs), "--no-comet", "--quiet",
-            "--output-dir", out_dir, *extra]
+            "--recipe", args.recipe, "--classes", args.classes, "--epochs", str(args.epochs),
+            "--no-comet", "--quiet", "--output-dir", out_dir, *extra]
 
 
 def peer_cmd(args):
-    return [args.peer_python, args.peer, args.data_dir, "--classes", args.classes,
-            "--epochs", str(args.epochs)]
+    classes = ["--classes", args.classes] if args.recipe == "spec" else []
+    return [args.peer_python, args.peer, args.data_dir, *classes, "--epochs", str(args.epochs),
+            *args.peer_args.split()]
 
 
 def sides(args):
     """The sides to run: {name: cmd(out_dir)}."""
-    found = {"ours": lambda out: ours_cmd(args, out)}
-    if args.amp:
+    found = {} if args.amp_only else {"ours": lambda out: ours_cmd(args, out)}
+    if args.amp or args.amp_only:
         found["ours --amp"] = lambda out: ours_cmd(args, out, ["--amp"])
     if args.peer:
         found["peer"] = lambda out: peer_cmd(args)
@@ -107,12 +118,13 @@ def alternate(args, work_dir):
 # ----------------------------------------------------------------------------------------------
 # The floor: multiply-adds of the network
 
-def spec_net_macs(num_classes):
+def net_macs(model, num_classes):
     """Multiply-adds of one forward pass of one image, per layer in order (conv and dense)."""
     import mxnet as mx
-    from models import SpecResNet
 
-    net = SpecResNet(num_classes)
+    import models
+
+    net = models.build(model, num_classes)
     net.initialize()
     macs = []
 
@@ -135,16 +147,18 @@ def _leaves(block):
 
 def run_flops(args):
     """FLOPs of the whole run: 3 passes per training image (forward, gradient of the input, of
-    the weights; the first layer needs no input gradient), 1 per test image, 2 FLOPs per MAC."""
+    the weights; the first layer needs no input gradient), 1 per test image (fast94: 6 more
+    for test-time augmentation, once), 2 FLOPs per MAC."""
     import numpy as np
     from data import load_cifar10, parse_classes
 
     classes = parse_classes(args.classes)
     _, train_y, _, test_y = load_cifar10(args.data_dir, progress=False)
     n_train, n_test = int(np.isin(train_y, classes).sum()), int(np.isin(test_y, classes).sum())
-    macs = spec_net_macs(len(classes))
+    macs = net_macs("airbench94" if args.recipe == "fast94" else "spec-resnet", len(classes))
     train, test = 3 * sum(macs) - macs[0], sum(macs)
-    return 2 * args.epochs * (n_train * train + n_test * test)
+    tta = 6 * n_test * test if args.recipe == "fast94" else 0
+    return 2 * (args.epochs * (n_train * train + n_test * test) + tta)
 
 
 def measure_gemm_gflops(size=4096, reps=5):
@@ -171,26 +185,29 @@ def _median(runs, key):
 def report(args, runs, flops, gemm_gflops):
     names = {"ours": "ours (MXNet, float32)", "ours --amp": "ours --amp (MXNet, mixed precision)",
              "peer": "peer"}
-    lines = ["classes %s, %d epochs, %d run(s) each, alternating; median (min-max)"
-             % (args.classes, args.epochs, args.reps), "",
-             "| side | wall to last epoch s | wall to exit s | training time s | test acc | peak RSS GB |",
-             "|---|---|---|---|---|---|"]
+    lines = ["recipe %s, classes %s, %g epochs, %d run(s) each, alternating; median (min-max)"
+             % (args.recipe, args.classes, args.epochs, args.reps), "",
+             "| side | wall to last epoch s | wall to exit s | training time s | test acc | TTA test acc | peak RSS GB |",
+             "|---|---|---|---|---|---|---|"]
     for name, side in runs.items():
         cells = ["%.1f (%.1f-%.1f)" % _median(side, key) for key in ("wall", "exit", "train_time")]
-        cells += ["%.4f (%.4f-%.4f)" % _median(side, "test_acc"), "%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
+        cells += ["%.4f (%.4f-%.4f)" % _median(side, key) for key in ("test_acc", "tta_test_acc")]
+        cells += ["%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
         lines.append("| %s | %s |" % (names[name], " | ".join(cells)))
-    ours_wall = _median(runs["ours"], "wall")[0]
+    ours = "ours" if "ours" in runs else "ours --amp"
+    ours_wall = _median(runs[ours], "wall")[0]
     lines.append("")
     if "peer" in runs:
-        lines.append("ours / peer wall time: %.2f"
-                     % (ours_wall / _median(runs["peer"], "wall")[0]))
-    if "ours --amp" in runs:
+        lines.append("%s / peer wall time: %.2f to the last epoch, %.2f to exit"
+                     % ((ours,) + tuple(_median(runs[ours], key)[0] / _median(runs["peer"], key)[0]
+                                        for key in ("wall", "exit"))))
+    if "ours --amp" in runs and "ours" in runs:
         lines.append("ours --amp / ours float32 wall time: %.2f to the last epoch, "
                      "%.2f to exit" % tuple(_median(runs["ours --amp"], key)[0] / _median(runs["ours"], key)[0]
                                             for key in ("wall", "exit")))
     lines.append("floor: %.2f TFLOP at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; "
-                 "ours is %.2fx" % (flops / 1e12, gemm_gflops, flops / gemm_gflops / 1e9,
-                                    ours_wall / (flops / gemm_gflops / 1e9)))
+                 "%s is %.2fx" % (flops / 1e12, gemm_gflops, flops / gemm_gflops / 1e9,
+                                    ours, ours_wall / (flops / gemm_gflops / 1e9)))
     return "\n".join(lines)
 
 
@@ -253,12 +270,17 @@ def build_parser():
     p = ArgumentParser(__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's 2-class task) or 'all'")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=float, default=5)
+    p.add_argument("--recipe", default="spec", choices=("spec", "fast94"),
+                   help="ours' --recipe; fast94 trains all ten classes (--classes is set to all)")
     p.add_argument("--reps", type=int, default=3, help="runs of each side")
     p.add_argument("--peer", default=None, help="the peer script (none: ours only)")
     p.add_argument("--peer-python", default=sys.executable, help="the Python that runs the peer")
+    p.add_argument("--peer-args", default="", metavar="'ARGS'",
+                   help="more arguments for the peer, e.g. --peer-args='--bf16 --channels-last'")
     p.add_argument("--amp", action="store_true",
                    help="also run ours with --amp (mixed precision: bfloat16 on a CPU with AVX512_BF16 or AMX)")
+    p.add_argument("--amp-only", action="store_true", help="run ours with --amp only (no float32 side)")
     p.add_argument("--breakdown", action="store_true", help="time the phases of our run instead")
     return p
 
@@ -266,6 +288,8 @@ def build_parser():
 @command
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.recipe == "fast94":
+        args.classes = "all"
     if args.breakdown:
         print(breakdown(args))
         return 0

@@ -1,5 +1,7 @@
 """Where a training step's time goes: a network's training steps on random images, timed, and
-the time of each operator per step by MXNet's profiler.
+the time of each operator per step by MXNet's profiler. A step is training's own
+(training.loop.train_step on the TrainState train_cifar10.py builds: airbench94 with its recipe
+fast94, with lookahead and the rest of its after-update work).
 
     python -m tools.step_profile --model spec-resnet --batch-size 128
     python -m tools.step_profile --model airbench94 --batch-size 1024 --amp
@@ -32,65 +34,49 @@ def build_parser():
     return parser
 
 
-def network(name, batch_size, precision):
-    """(the network, hybridized, with its Trainer, a random batch and its labels)."""
+def training_state(name, batch_size, precision):
+    """(the TrainState of a run of the network as train_cifar10.py builds it: airbench94 with its
+    recipe fast94, the others with the spec's procedure; a random batch; its labels)."""
     import mxnet as mx
     import numpy as np
-    from mxnet import gluon
 
-    import models
-    from training import precision as amp
+    from data import prepare
+    from training import distributed, fast94
+    from training.config import RunConfig
+    from training.state import build_state
 
-    amp.enable(precision, models.image_convolution_filters(name))
-    mx.random.seed(0)
     rng = np.random.RandomState(0)
-    x = mx.nd.array(rng.normal(size=(batch_size, 3, 32, 32)).astype(np.float32))
-    y = mx.nd.array(rng.randint(0, 10, batch_size))
-    if name == "airbench94":
-        net = models.Airbench94(10)
-        net.initialize()
-        net.whiten(x.asnumpy())
-    else:
-        net = models.build(name, 10, [mx.cpu()])
-        models.initialize(net, name, mx.cpu())
-    net.hybridize(static_alloc=True, static_shape=True)
-    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.01, "momentum": 0.9})
-    amp.attach(trainer, precision)
-    return net, trainer, x, y
-
-
-def step(net, trainer, x, y, loss_fn):
-    from mxnet import autograd
-
-    from training import precision
-
-    with autograd.record():
-        losses = [loss_fn(net(x), y)]
-        precision.backward(losses, trainer)
-    trainer.step(x.shape[0])
+    images = rng.randint(0, 256, size=(batch_size, 3, 32, 32)).astype(np.uint8)
+    labels = np.arange(batch_size) % 10
+    dataset = prepare(images, labels, images, labels, classes=list(range(10)), class_names=list("0123456789"))
+    recipe = dict(fast94.FLAG_DEFAULTS, recipe="fast94") if name == "airbench94" else {}
+    config = RunConfig(**dict(recipe, model=name, batch_size=batch_size, precision=precision,
+                              amp=precision != "float32"))
+    state = build_state(config, dataset, [mx.cpu()], distributed.connect("device", {}))
+    return state, dataset.train_x, dataset.train_y
 
 
 def profile(args):
     """(seconds per step, [(operator, ms per step)] largest first)."""
     import mxnet as mx
-    from mxnet import gluon
 
-    net, trainer, x, y = network(args.model, args.batch_size, "bfloat16" if args.amp else "float32")
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    from training.loop import train_step
+
+    state, x, y = training_state(args.model, args.batch_size, "bfloat16" if args.amp else "float32")
     for _ in range(WARMUP):
-        step(net, trainer, x, y, loss_fn)
+        train_step(state, x, y)
     mx.nd.waitall()
     seconds = []
     for _ in range(args.steps):
         start = time.perf_counter()
-        step(net, trainer, x, y, loss_fn)
+        train_step(state, x, y)
         mx.nd.waitall()
         seconds.append(time.perf_counter() - start)
     mx.profiler.set_config(profile_all=True, aggregate_stats=True,
                            filename=os.devnull)
     mx.profiler.set_state("run")
     for _ in range(args.steps):
-        step(net, trainer, x, y, loss_fn)
+        train_step(state, x, y)
     mx.nd.waitall()
     mx.profiler.set_state("stop")
     times = dict(json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]).get("operator", {})

@@ -75,6 +75,22 @@ class IntervalReport:
               % (self.epoch, batch + 1, speed, loss), file=self.stream, flush=True)
 
 
+def train_step(state, data, label):
+    """One update on a batch, split across state.ctx: forward, loss, backward, the Trainer's
+    step, then the recipe's after-update work. Returns (outputs, losses, labels) per device, not
+    waited for."""
+    xs, ys = split(data, label, state.ctx)
+    with autograd.record():
+        outputs = [state.net(part) for part in xs]
+        losses = [state.loss_fn(out, lab) for out, lab in zip(outputs, ys)]
+        precision.backward(losses, state.trainer)  # recorded: under --amp it scales them first
+    # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
+    state.trainer.step(data.shape[0] * state.step_batches)
+    if state.recipe_run is not None:
+        state.recipe_run.after_update(state.trainer.optimizer.num_update)
+    return outputs, losses, ys
+
+
 def epoch_batches(state, images, batch_size):
     """Batches of state.epoch: a whole epoch's, or what is left of the run's in its last epoch."""
     whole = num_batches(images, batch_size, min_size=len(state.ctx), drop_last=state.drop_last)
@@ -105,15 +121,7 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
         interrupts.reach("training")
         if state.augment is not None:
             data = state.augment(data, indices, state.epoch, state.rng)
-        xs, ys = split(data, label, state.ctx)
-        with autograd.record():
-            outputs = [state.net(part) for part in xs]
-            losses = [state.loss_fn(out, lab) for out, lab in zip(outputs, ys)]
-            precision.backward(losses, state.trainer)  # recorded: under --amp it scales them first
-        # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
-        state.trainer.step(data.shape[0] * state.step_batches)
-        if state.recipe_run is not None:
-            state.recipe_run.after_update(state.trainer.optimizer.num_update)
+        outputs, losses, ys = train_step(state, data, label)
         _tally(totals, outputs, ys, losses)
         n += data.shape[0]
         if progress is not None:

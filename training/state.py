@@ -73,7 +73,8 @@ def build_schedule(config, train_images, ctx, worker):
     """The run's LR schedule, counted in updates as the optimizer counts them (on the servers for
     dist_async)."""
     if config.recipe == "fast94":
-        return PiecewiseLinear(run_batches(config, train_images, ctx, worker), fast94.RECIPE.schedule)
+        return PiecewiseLinear(run_batches(config, train_images, ctx, worker), fast94.RECIPE.schedule,
+                               base_lr=trainer_lr_wd(config, worker)[0])
     steps = batches_per_epoch(config, train_images, ctx, worker)
     return make_schedule(config.lr_mode, config.lr, config.epochs, steps * worker.updates_per_step,
                          config.lr_factor, config.lr_decay_epoch, config.warmup_epochs,
