@@ -83,6 +83,19 @@ def test_train_cifar10_under_launch_rank_0_writes_everything(tmp_path, data_dir)
     assert record["num_update"] == 2 * 13  # ceil(200 / 16) updates per epoch in every worker
 
 
+def test_fast94_under_launch_averages_the_workers_batches_and_ends_within_an_epoch(tmp_path, data_dir):
+    proc = run_launch("-n", "2", "-s", "1", "--", sys.executable, os.path.join(REPO, "train_cifar10.py"),
+                      "--kv-store", "dist_sync", "--recipe", "fast94", "--data-dir", data_dir,
+                      "--classes", "0,1,2", "--epochs", "1.5", "--batch-size", "32", "--model-prefix", "ckpt/m",
+                      "--output-dir", "run", "--quiet", cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["epoch"] for r in lines] == [0, 1] and "tta_test_acc" in lines[1]
+    record = json.load(open(tmp_path / "ckpt" / "m-0002.json"))
+    assert record["config"]["global_batch_size"] == 64 and record["config"]["train_images"] == 300
+    assert record["num_update"] == 14  # ceil(9 whole batches of 32 in a shard of 300 x 1.5)
+
+
 def test_dist_async_workers_finish(tmp_path):
     proc = run_launch("-n", "2", "-s", "1", "--", sys.executable, WORKER, str(tmp_path),
                       "--kv-store", "dist_async")

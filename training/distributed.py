@@ -153,7 +153,11 @@ def start_trainer(trainer, net, sample, worker):
         return
     if worker.update_on_kvstore is not False:
         return
-    net(sample)  # completes deferred initialisation: every parameter has its data
+    if any(p._deferred_init for p in net.collect_params().values()):
+        # Completes deferred initialisation: every parameter has its data. Only then: a forward
+        # pass leaves a convolution's bias in oneDNN's layout, which the kvstore cannot send (its
+        # init push fails unseen, and the servers stop at the first pull: "init N first").
+        net(sample)
     trainer._init_kvstore()
     trainer._init_params()
     mx.nd.waitall()
