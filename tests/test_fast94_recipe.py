@@ -155,3 +155,16 @@ def test_on_several_devices_the_copies_stay_equal():
             first, second = (d.asnumpy() for d in param.list_data())
             np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-7, err_msg=param.name)
     assert not any(b[24:].any() for b in whitening_bias(state))
+
+
+def test_seeds_run_the_recipe_once_per_seed(data_dir, tmp_path):
+    result = run_cli("--recipe", "fast94", "--seeds", "1,2", "--epochs", "0.5", "--data-dir", data_dir, *SMALL,
+                     "--no-comet", "--output-dir", str(tmp_path / "group"))
+    assert result.returncode == 0, result.stderr
+    lines = json_lines(result)
+    assert [line["epoch"] for line in lines] == [0, 0] and all("tta_test_acc" in line for line in lines)
+    assert lines[0]["train_loss"] != lines[1]["train_loss"]  # two seeds, two runs
+    for seed in (1, 2):
+        with open(tmp_path / ("group-seed%d" % seed) / "config.json") as f:
+            config = json.load(f)
+        assert (config["seed"], config["recipe"], config["epochs"]) == (seed, "fast94", 0.5)
