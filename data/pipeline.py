@@ -186,10 +186,11 @@ def windows(images, top, left, size, mirror):
     """The size x size window of each of the NCHW images whose corner is at (top[i], left[i]),
     mirrored left-right where mirror[i]: as one gather over the batch (numpy index arrays)."""
     n, c, h, w = images.shape
-    rows = top[:, None] + np.arange(size)
-    cols = left[:, None] + np.where(mirror[:, None], np.arange(size)[::-1], np.arange(size))
-    index = (((np.arange(n)[:, None, None, None] * c + np.arange(c)[None, :, None, None]) * h
-              + rows[:, None, :, None]) * w + cols[:, None, None, :])
+    steps = np.arange(size, dtype=np.int32)  # int32 throughout: the index array is what take reads
+    rows = top[:, None].astype(np.int32) + steps
+    cols = left[:, None].astype(np.int32) + np.where(mirror[:, None], steps[::-1], steps)
+    planes = (np.arange(n, dtype=np.int32)[:, None] * c + np.arange(c, dtype=np.int32)) * h  # (n, c)
+    index = ((planes[:, :, None] + rows[:, None, :]) * w)[:, :, :, None] + cols[:, None, None, :]
     crops = mx.nd.take(images.reshape((-1,)), mx.nd.array(index.ravel(), ctx=images.context, dtype=np.int32))
     return crops.reshape((n, c, size, size))
 

@@ -45,7 +45,7 @@ def test_mxnet_makes_airbench94s_updates():
     values = {name: p.data().asnumpy().astype(np.float64) for name, p in trained.items()}
     buffers = {name: np.zeros_like(v) for name, v in values.items()}
     lr_group = recipe.lr / recipe.kilostep
-    for step in range(3):
+    for step in range(8):  # the rate rises over 4 updates, then falls: it changes at every one
         x, y = mx.nd.array(rng.normal(size=(8, 6))), mx.nd.array(rng.randint(0, 3, 8))
         with autograd.record():
             loss = loss_fn(net(x), y)
@@ -58,6 +58,7 @@ def test_mxnet_makes_airbench94s_updates():
             group_wd = recipe.weight_decay * 8 / recipe.kilostep / group_lr
             values[name], buffers[name] = torch_sgd_nesterov(values[name], grads[name], buffers[name],
                                                              group_lr * factor, group_wd, recipe.momentum)
-            np.testing.assert_allclose(trained[name].data().asnumpy(), values[name], rtol=2e-5, atol=1e-6,
+            # float32 against float64: the shifts' rate is 64 x 1.5, and 8 updates feed back the rounding
+            np.testing.assert_allclose(trained[name].data().asnumpy(), values[name], rtol=5e-5, atol=1e-6,
                                        err_msg="%s after step %d" % (name, step + 1))
     assert any(name.endswith("beta") for name in trained)
