@@ -12,7 +12,7 @@ import pytest
 
 from commands import train_flags
 from helpers import archive_messages, digest, json_lines, predict, run_cli, without_timing
-from training import distributed, fast94
+from training import distributed, fast94, precision
 from training.config import RunConfig
 from training.loop import train_one_epoch
 from training.state import build_state
@@ -168,3 +168,21 @@ def test_seeds_run_the_recipe_once_per_seed(data_dir, tmp_path):
         with open(tmp_path / ("group-seed%d" % seed) / "config.json") as f:
             config = json.load(f)
         assert (config["seed"], config["recipe"], config["epochs"]) == (seed, "fast94", 0.5)
+
+
+@pytest.mark.skipif(not precision.cpu_flags() & set(precision.BF16_CPU_FLAGS),
+                    reason="this CPU has neither AVX512_BF16 nor AMX")
+def test_the_recipe_trains_in_bfloat16_and_exports_in_float32(data_dir, tmp_path):
+    export = str(tmp_path / "exported")
+    result = run_cli("--recipe", "fast94", "--amp", "--epochs", "1", "--data-dir", data_dir, *SMALL, "--no-comet",
+                     "--output-dir", str(tmp_path / "run"), "--export", export)
+    assert result.returncode == 0, result.stderr
+    line = json_lines(result)[-1]
+    assert line["test_acc"] > 0.5 and "tta_test_acc" in line
+    with open(export + "-meta.json") as f:
+        meta = json.load(f)
+    assert meta["config"]["precision"] == "bfloat16" and meta["tta_level"] == 2
+    predicted = predict(export, "--data-dir", data_dir, "--out", str(tmp_path / "labels"))
+    assert predicted.returncode == 0, predicted.stderr
+    # The export computes in float32: within a few of 120 test images of the bfloat16 evaluation.
+    assert abs(json_lines(predicted)[0]["test_acc"] - line["tta_test_acc"]) <= 3 / 120
