@@ -7,7 +7,7 @@ import pytest
 from mxnet import autograd, gluon
 
 from helpers import make_state
-from training.loop import PROGRESS_LAG, IntervalReport, evaluate, train_one_epoch
+from training.loop import IN_FLIGHT, IntervalReport, evaluate, train_one_epoch
 
 TWO_CPUS = [mx.cpu(0), mx.cpu(1)]  # stand-ins for two GPUs: distinct devices to MXNet
 
@@ -128,10 +128,10 @@ def test_the_progress_bar_counts_batches_once_finished_trailing_the_queued_ones(
     state = make_state([mx.cpu()])
     bar = UpdateRecord(state.trainer)
     train_one_epoch(state, x, y, batch_size=8, progress=bar)
-    # 8 batches: each is counted once the batch after it has run forward, PROGRESS_LAG behind
-    # the one just queued; the last PROGRESS_LAG together after the epoch's sync.
-    assert [queued for _, queued in bar.calls] == [k + 1 + PROGRESS_LAG for k in range(8 - PROGRESS_LAG)] + [8]
-    assert [images for images, _ in bar.calls] == [8] * (8 - PROGRESS_LAG) + [8 * PROGRESS_LAG]
+    # 8 batches: each is counted once the batch after it has run forward, IN_FLIGHT behind
+    # the one just queued; the last IN_FLIGHT together after the epoch's sync.
+    assert [queued for _, queued in bar.calls] == [k + 1 + IN_FLIGHT for k in range(8 - IN_FLIGHT)] + [8]
+    assert [images for images, _ in bar.calls] == [8] * (8 - IN_FLIGHT) + [8 * IN_FLIGHT]
 
 
 def test_drop_last_trains_on_whole_batches_only():
