@@ -197,10 +197,11 @@ def report(args, runs, flops, gemm_gflops):
     ours = "ours" if "ours" in runs else "ours --amp"
     ours_wall = _median(runs[ours], "wall")[0]
     lines.append("")
-    if "peer" in runs:
-        lines.append("%s / peer wall time: %.2f to the last epoch, %.2f to exit"
-                     % ((ours,) + tuple(_median(runs[ours], key)[0] / _median(runs["peer"], key)[0]
-                                        for key in ("wall", "exit"))))
+    for side in ("ours", "ours --amp"):
+        if "peer" in runs and side in runs:
+            lines.append("%s / peer wall time: %.2f to the last epoch, %.2f to exit"
+                         % ((side,) + tuple(_median(runs[side], key)[0] / _median(runs["peer"], key)[0]
+                                            for key in ("wall", "exit"))))
     if "ours --amp" in runs and "ours" in runs:
         lines.append("ours --amp / ours float32 wall time: %.2f to the last epoch, "
                      "%.2f to exit" % tuple(_median(runs["ours --amp"], key)[0] / _median(runs["ours"], key)[0]
