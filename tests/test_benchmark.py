@@ -29,3 +29,19 @@ def test_a_sides_last_epoch_and_tta_accuracy_are_read_under_either_name(tmp_path
 def test_a_side_that_fails_is_one_error_with_its_stderr(tmp_path):
     with pytest.raises(SideFailed, match="exited with 3"):
         run_side(printing(tmp_path, OURS_LINES, code=3), str(tmp_path / "log"))
+
+
+def test_the_report_gives_each_of_our_sides_against_the_peer():
+    from argparse import Namespace
+
+    from tools.benchmark import report
+
+    def run(wall, exit_):
+        return {"wall": wall, "exit": exit_, "train_time": wall - 1, "test_acc": 0.9, "tta_test_acc": -1.0,
+                "epochs": 5, "rss_gb": 1.0}
+
+    runs = {"ours": [run(40, 44), run(42, 46)], "ours --amp": [run(24, 27), run(26, 29)], "peer": [run(25, 26)] * 2}
+    text = report(Namespace(recipe="spec", classes="0,1", epochs=5, reps=2), runs, flops=1e12, gemm_gflops=100)
+    assert "ours / peer wall time: 1.64 to the last epoch, 1.73 to exit" in text
+    assert "ours --amp / peer wall time: 1.00 to the last epoch, 1.08 to exit" in text
+    assert "ours --amp / ours float32 wall time: 0.61 to the last epoch" in text
