@@ -80,12 +80,14 @@ def run_side(cmd, log_path):
 def ours_cmd(args, out_dir, extra=()):
     return [sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", args.data_dir,
             "--recipe", args.recipe, "--classes", args.classes, "--epochs", str(args.epochs),
+            *(["--seed", str(args.seed)] if args.seed is not None else []),
             "--no-comet", "--quiet", "--output-dir", out_dir, *extra]
 
 
 def peer_cmd(args):
     classes = ["--classes", args.classes] if args.recipe == "spec" else []
-    return [args.peer_python, args.peer, args.data_dir, *classes, "--epochs", str(args.epochs),
+    seed = ["--seed", str(args.seed)] if args.seed is not None else []
+    return [args.peer_python, args.peer, args.data_dir, *classes, "--epochs", str(args.epochs), *seed,
             *args.peer_args.split()]
 
 
@@ -275,6 +277,7 @@ def build_parser():
     p.add_argument("--recipe", default="spec", choices=("spec", "fast94"),
                    help="ours' --recipe; fast94 trains all ten classes (--classes is set to all)")
     p.add_argument("--reps", type=int, default=3, help="runs of each side")
+    p.add_argument("--seed", type=int, default=None, help="both sides' --seed (None: each its default)")
     p.add_argument("--peer", default=None, help="the peer script (none: ours only)")
     p.add_argument("--peer-python", default=sys.executable, help="the Python that runs the peer")
     p.add_argument("--peer-args", default="", metavar="'ARGS'",
