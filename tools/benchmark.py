@@ -193,7 +193,8 @@ def report(args, runs, flops, gemm_gflops):
              "|---|---|---|---|---|---|---|"]
     for name, side in runs.items():
         cells = ["%.1f (%.1f-%.1f)" % _median(side, key) for key in ("wall", "exit", "train_time")]
-        cells += ["%.4f (%.4f-%.4f)" % _median(side, key) for key in ("test_acc", "tta_test_acc")]
+        cells += ["%.4f (%.4f-%.4f)" % _median(side, key) if _median(side, key)[1] >= 0 else "-"
+                  for key in ("test_acc", "tta_test_acc")]  # -1: not measured
         cells += ["%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
         lines.append("| %s | %s |" % (names[name], " | ".join(cells)))
     ours = "ours" if "ours" in runs else "ours --amp"
