@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
-from training.fast94 import Recipe, bias_multipliers  # registers NesterovSGD with MXNet
+from training import distributed
+from training.config import RunConfig
+from training.fast94 import FLAG_DEFAULTS, Recipe, bias_multipliers  # registers NesterovSGD with MXNet
 from training.schedules import PiecewiseLinear
+from training.state import run_batches
 
 
 def torch_sgd_nesterov(p, grad_sum, buf, lr, wd, momentum):
@@ -22,7 +25,9 @@ def test_the_recipes_numbers():
     lr, wd = recipe.mxnet_settings()
     assert lr == pytest.approx(11.5 / recipe.kilostep * 1024)  # about 1.5 on the batch mean
     assert wd == pytest.approx(0.0153 / 11.5)
-    assert recipe.total_updates(50000) == 476  # 48 whole batches an epoch, 9.9 epochs: ceil(475.2)
+    config = RunConfig(recipe="fast94", **FLAG_DEFAULTS)  # the count the run's schedule and lookahead use
+    assert run_batches(config, 50000, [mx.cpu()], distributed.connect("device", {})) == 476  # 48 whole
+    # batches an epoch, 9.9 epochs: ceil(475.2)
 
 
 def test_mxnet_makes_airbench94s_updates():

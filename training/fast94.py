@@ -16,7 +16,6 @@ buffer (buf = momentum * buf - lr * d), which differs from PyTorch's as soon as 
 from one update to the next, as it does at every update here: the recipe uses `NesterovSGD`,
 PyTorch's form.
 """
-import math
 from dataclasses import dataclass
 
 import mxnet as mx
@@ -45,17 +44,12 @@ class Recipe:
         return 1024 * (1 + 1 / (1 - self.momentum))
 
     def mxnet_settings(self, batch_size=None):
-        """(lr, wd) for MXNet's 'nag' on the batch mean of the loss; BatchNorm's shifts take
+        """(lr, wd) for MXNet's Trainer (NesterovSGD below) on the batch mean of the loss; BatchNorm's shifts take
         lr_mult = bias_scaler and wd_mult = 1 / bias_scaler on top (bias_multipliers)."""
         batch_size = batch_size or self.batch_size
         lr_group = self.lr / self.kilostep
         wd_group = self.weight_decay * batch_size / self.kilostep / lr_group
         return lr_group * batch_size, wd_group / batch_size
-
-    def total_updates(self, train_images, batch_size=None, epochs=None):
-        """Updates of a run: whole batches only, ceil(updates per epoch x epochs)."""
-        batch_size, epochs = batch_size or self.batch_size, epochs or self.epochs
-        return math.ceil(train_images // batch_size * epochs)
 
 
 RECIPE = Recipe()

@@ -95,7 +95,7 @@ def training_augmentation(config, dataset, rng):
     alternating flip and translation, --augment's pad-and-crop with flip, or for the 28x28
     Inception networks their recipe's random crop with mirror (always)."""
     if config.recipe == "fast94":
-        return AlternatingFlipTranslate(dataset.train_x.shape[0], rng)
+        return AlternatingFlipTranslate(dataset.train_x.shape[0], rng, fast94.RECIPE.translate)
     size = models.input_size(config.model)
     if size < 32:
         return PadCropFlip(dataset.mean, dataset.std, pad=0, size=size)
