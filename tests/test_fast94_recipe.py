@@ -142,8 +142,27 @@ def test_the_whitening_bias_trains_in_the_recipes_first_epochs_only_and_its_padd
     assert np.abs(after_first[:24] - before[:24]).max() > 0 and not after_first[24:].any()
     weights = state.net.features[2].conv1.weight.data().asnumpy()
     train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
-    np.testing.assert_array_equal(whitening_bias(state)[0], after_first)  # its rate is 0 from epoch 1
+    np.testing.assert_array_equal(whitening_bias(state)[0], after_first)  # no gradient from epoch 1
+    assert state.net.whitening.bias.grad_req == "null"
     assert np.abs(state.net.features[2].conv1.weight.data().asnumpy() - weights).max() > 0  # the rest trains
+
+
+def test_without_the_whitening_bias_gradient_the_rest_trains_as_with_a_zero_rate():
+    # The bias's gradient is switched off to skip work in the backward pass: the other updates
+    # must be those of a run that keeps the gradient and gives the bias a learning rate of 0.
+    states = [fast94_state([mx.cpu()])[0] for _ in range(2)]
+    dataset = small_dataset()
+    zero_rate = states[1].recipe_run
+    zero_rate.start_epoch = lambda epoch: setattr(zero_rate.net.whitening.bias, "lr_mult",
+                                                  1.0 if epoch < zero_rate.whiten_bias_epochs else 0.0)
+    for state in states:
+        state.recipe_run.whiten_bias_epochs = 1
+        for _ in range(2):
+            train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
+    assert states[1].net.whitening.bias.grad_req == "write"
+    for mine, other in zip(*(s.net.collect_params().values() for s in states)):
+        np.testing.assert_allclose(mine.data().asnumpy(), other.data().asnumpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=mine.name)
 
 
 def test_on_several_devices_the_copies_stay_equal():
