@@ -21,7 +21,7 @@ from data import Dataset, prepare
 from training import checkpoint, config as run_config, distributed, population, tracking
 from training.config import RunConfig
 from training.export import export
-from training.loop import IntervalReport, TrainingDiverged, confusion_matrix, fit
+from training.loop import IntervalReport, TrainingDiverged, fit
 from training.state import TrainState, build_state, resume
 
 EXIT_DIVERGED = 3  # the training loss became NaN or infinite
@@ -114,10 +114,10 @@ def train(run):
         if run.resume_from is not None:
             resume(run.state, config.model_prefix, run.resume_from)
             say(config, resumed_message(config, run.resume_from, run.log.experiment_key))
-        last = fit(run.state, run.dataset, config.epochs, config.batch_size, run.log, run.saver,
+        last, confusion = fit(run.state, run.dataset, config.epochs, config.batch_size, run.log, run.saver,
                    show_progress=not config.quiet,
                    interval_report=IntervalReport(config.log_interval) if config.log_interval else None)
-        finish(run, last)
+        finish(run, last, confusion)
     except KeyboardInterrupt as e:
         return stop(run, e)
     except TrainingDiverged as e:
@@ -128,10 +128,11 @@ def train(run):
     return 0
 
 
-def finish(run, last):
-    """The end of a run that trained to the end (last: its last epoch's record): the population
-    form and the test accuracy both ways (the spec'd network), the export, the report. A worker
-    other than rank 0 has nothing to report: rank 0 reports the job."""
+def finish(run, last, confusion):
+    """The end of a run that trained to the end (last: its last epoch's record; confusion: that
+    epoch's confusion matrix on the test set): the population form and the test accuracy both
+    ways (the spec'd network), the export, the report. A worker other than rank 0 has nothing to
+    report: rank 0 reports the job."""
     if not run.log.keeps_records:
         return
     deployed, results = population_form(run, last["test_acc"])
@@ -145,9 +146,7 @@ def finish(run, last):
         exported, no_onnx = export(net, run.config.export, dict(run.meta, **results), sample)
         report_export(run.config, exported, no_onnx)
     model = (run.config.model, exported) if exported and not run.config.no_comet_model else None
-    run.log.finish(confusion_matrix(run.state.net, run.dataset.test_x, run.dataset.test_y, run.state.ctx,
-                                    run.config.batch_size, run.dataset.num_classes),
-                   run.dataset.class_names, str(run.state.net), model=model, results=results)
+    run.log.finish(confusion, run.dataset.class_names, str(run.state.net), model=model, results=results)
 
 
 def population_form(run, test_acc):

@@ -86,10 +86,21 @@ def test_evaluate_counts_correct_predictions_exactly():
     x, y = learnable_batch(48, seed=3)
     state = make_state([mx.cpu()])
     run_epochs(state, x, y, epochs=5)
-    acc = evaluate(state.net, x, y, state.ctx, batch_size=16)["test_acc"]
+    acc = evaluate(state.net, x, y, state.ctx, batch_size=16)[0]["test_acc"]
     by_hand = np.mean([(state.net(x[i:i + 16]).argmax(axis=1) == y[i:i + 16]).asnumpy()
                        for i in range(0, 48, 16)])
     assert acc == pytest.approx(by_hand) and acc > 0.9
+
+
+def test_evaluate_counts_the_confusion_matrix_on_several_devices():
+    x, y = learnable_batch(40, seed=3, classes=3)
+    state = make_state(TWO_CPUS, num_classes=3)  # untrained: its predictions are mixed
+    metrics, matrix = evaluate(state.net, x, y, state.ctx, batch_size=40)  # 20 images per device
+    predicted = np.concatenate([state.net(x[i:i + 20]).argmax(axis=1).asnumpy() for i in (0, 20)])
+    by_hand = np.zeros((3, 3), dtype=int)
+    np.add.at(by_hand, (y.asnumpy().astype(int), predicted.astype(int)), 1)
+    assert matrix == by_hand.tolist()
+    assert 0 < np.trace(by_hand) < 40 and metrics["test_acc"] == pytest.approx(np.trace(by_hand) / 40)
 
 
 def test_a_remainder_smaller_than_the_number_of_devices_joins_the_previous_batch():

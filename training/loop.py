@@ -149,15 +149,23 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
 
 
 def evaluate(net, x, y, ctx, batch_size):
-    """Accuracy on (x, y), in the given order, with batches as large as in training.
+    """Accuracy on (x, y), in the given order, with batches as large as in training, and the
+    confusion matrix it comes from: ({"test_acc": ...}, counts[true][predicted] as lists).
 
     The batch size matters for the spec's network: it normalises with each batch's statistics.
+    The counts stay NDArrays on their devices until the end (one sync).
     """
-    totals = _zeros(ctx)
+    counts = [0] * len(ctx)  # per device: NDArrays of classes^2 counts after the first batch
     for data, label in batches(x, y, batch_size, min_size=len(ctx)):
         xs, ys = split(data, label, ctx)
-        _tally(totals, [net(part) for part in xs], ys)
-    return {"test_acc": _sum_to_float(totals["correct"]) / x.shape[0]}
+        for i, (part, lab) in enumerate(zip(xs, ys)):
+            out = net(part)
+            classes = out.shape[1]
+            pairs = lab * classes + out.argmax(axis=1)  # (true, predicted) as one number
+            found = mx.nd.histogram(pairs, bins=classes * classes, range=(0, classes * classes))[0]
+            counts[i] = counts[i] + found
+    matrix = sum(c.asnumpy() for c in counts).reshape(classes, classes)
+    return {"test_acc": float(np.trace(matrix)) / x.shape[0]}, matrix.tolist()
 
 
 def evaluate_tta(net, x, y, ctx, batch_size, level):
@@ -180,7 +188,7 @@ class TrainingDiverged(Exception):
 
 def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=False, interval_report=None):
     """Trains from state.epoch up to `epochs`, evaluating, logging (and saving) after every epoch;
-    returns the last epoch's record (its JSON line).
+    returns the last epoch's record (its JSON line) and its evaluation's confusion matrix.
 
     Raises TrainingDiverged after an epoch whose training loss is not finite, before anything of
     it is logged or saved (the loss is the value the epoch reads anyway: no extra device sync).
@@ -193,7 +201,7 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
                                     None if bar.disable else bar, interval_report)
         if not math.isfinite(train["train_loss"]):
             raise TrainingDiverged(state.epoch - 1, train["train_loss"])
-        test = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
+        test, confusion = evaluate(state.net, data.test_x, data.test_y, state.ctx, batch_size)
         if state.tta_level and state.epoch >= epochs:
             test.update(evaluate_tta(state.net, data.test_x, data.test_y, state.ctx, batch_size,
                                      state.tta_level))
@@ -203,17 +211,7 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
             if saver is not None:
                 saver.after_epoch(state, last=state.epoch >= epochs)
         interrupts.reach("training", point="epoch")  # epochs done: what a test may stop after
-    return record
-
-
-def confusion_matrix(net, x, y, ctx, batch_size, num_classes):
-    """counts[true][predicted] over (x, y), batched as in evaluate (one sync per batch: end of run only)."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for data, label in batches(x, y, batch_size, min_size=len(ctx)):
-        xs, ys = split(data, label, ctx)
-        for out, lab in zip([net(part) for part in xs], ys):
-            np.add.at(counts, (lab.asnumpy().astype(int), out.argmax(axis=1).asnumpy().astype(int)), 1)
-    return counts.tolist()
+    return record, confusion
 
 
 def epoch_record(epoch, train_metrics, eval_metrics, start_time):

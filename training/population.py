@@ -80,7 +80,7 @@ def accuracies(deployed, x, y, ctx, batch_size, batch_statistics_accuracy):
     its population form `deployed` on (x, y), measured here on ctx (batches change nothing)."""
     return {"test_acc_batch_statistics": batch_statistics_accuracy,
             "test_acc_batch_statistics_batch_size": batch_size,
-            "test_acc_population_statistics": evaluate(deployed, x, y, [ctx], batch_size)["test_acc"]}
+            "test_acc_population_statistics": evaluate(deployed, x, y, [ctx], batch_size)[0]["test_acc"]}
 
 
 def form(net, dataset, batch_size, ctx, statistics=None, keep_with=None, test_acc=None, show_progress=False):
@@ -100,7 +100,7 @@ def form(net, dataset, batch_size, ctx, statistics=None, keep_with=None, test_ac
     else:
         source = "kept with the checkpoint"
     if test_acc is None:
-        test_acc = evaluate(net, dataset.test_x, dataset.test_y, [ctx], batch_size)["test_acc"]
+        test_acc = evaluate(net, dataset.test_x, dataset.test_y, [ctx], batch_size)[0]["test_acc"]
     deployed = deployment_network(net, statistics, dataset.num_classes, ctx)
     results = accuracies(deployed, dataset.test_x, dataset.test_y, ctx, batch_size, test_acc)
     line = ("population statistics: %s; test accuracy %.4f with them, %.4f with batch statistics "
