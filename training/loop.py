@@ -16,6 +16,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from common import interrupts
+from common.memory import return_freed_memory
 from common.progress import progress_bar
 from data import batches, num_batches, shuffled_batches
 
@@ -205,6 +206,7 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
         if state.tta_level and state.epoch >= epochs:
             test.update(evaluate_tta(state.net, data.test_x, data.test_y, state.ctx, batch_size,
                                      state.tta_level))
+        return_freed_memory()  # what training and evaluation each freed when the other ran
         record = epoch_record(state.epoch - 1, train, test, start)
         with interrupts.held():  # an epoch is reported and saved together, or neither
             run_log.log_epoch(record, step=state.trainer.optimizer.num_update)

@@ -1,0 +1,24 @@
+"""Giving memory the process freed back to the system.
+
+MXNet 1.9.1 allocates CPU memory with malloc and frees it with free (it pools memory on GPUs
+only). glibc keeps freed blocks below its mmap threshold (which grows up to 32 MB as larger
+blocks are freed) in its heaps, and gives heap memory back only from the top: after each switch
+between training and evaluation, which re-plans the hybridized network's memory, the freed
+blocks stay in the process and its resident memory grows from epoch to epoch. malloc_trim gives
+every free page of the heaps back (glibc 2.8 and later).
+"""
+import ctypes
+import ctypes.util
+
+
+def return_freed_memory():
+    """Gives the pages of freed memory back to the system where the C library can (glibc's
+    malloc_trim; elsewhere nothing). Takes milliseconds: for once per epoch, not per batch."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
