@@ -5,6 +5,7 @@ epochs, several devices."""
 import json
 import math
 import os
+import shutil
 
 import mxnet as mx
 import numpy as np
@@ -93,6 +94,24 @@ def test_a_resume_continues_the_run_exactly_lookahead_included(fast94_run):
     assert without_timing(fast94_run["resumed"]) == without_timing(fast94_run["whole"][1:])
     assert digest(fast94_run["resumed_prefix"] + "-0002.params") == digest(fast94_run["prefix"] + "-0002.params")
     assert digest(fast94_run["resumed_prefix"] + "-0002.lookahead") == digest(fast94_run["prefix"] + "-0002.lookahead")
+
+
+def test_a_checkpoint_without_its_lookahead_average_is_one_error(fast94_run, data_dir, tmp_path):
+    prefix = str(tmp_path / "old")
+    for ext in ("params", "states"):
+        shutil.copy("%s-0001.%s" % (fast94_run["prefix"], ext), "%s-0001.%s" % (prefix, ext))
+    with open(fast94_run["prefix"] + "-0001.json") as f:
+        record = json.load(f)
+    del record["files"]["lookahead"]  # as a checkpoint written before the average was kept
+    with open(prefix + "-0001.json", "w") as f:
+        json.dump(record, f)
+    result = run_cli("--recipe", "fast94", "--epochs", "1.5", "--data-dir", data_dir, *SMALL, "--model-prefix", prefix,
+                     "--load-epoch", "1", "--no-comet", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: %s-0001.json holds no lookahead average (%s-0001.lookahead), which a fast94 run continues; "
+        "resume from a checkpoint of a fast94 run" % (prefix, prefix))
+    assert not os.path.exists(prefix + "-0002.json")
 
 
 def test_predict_uses_the_models_test_time_augmentation_in_mxnet_and_onnx_runtime(fast94_run, data_dir):
