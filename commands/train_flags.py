@@ -13,6 +13,7 @@ from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir, open_source
 from training import config as run_config, distributed, precision, tracking, tta
 from training.config import RunConfig
 from training.devices import contexts
+from training.recipes import RECIPES
 
 from . import train_checks
 
@@ -108,7 +109,7 @@ def add_recipe_args(parser):
         "model and recipe", "the defaults are the spec's network and procedure; GluonCV's CIFAR "
         "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
         "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
-    group.add_argument("--recipe", default=DEFAULTS.recipe, choices=train_checks.RECIPES,
+    group.add_argument("--recipe", default=DEFAULTS.recipe, choices=tuple(RECIPES),
                        help="spec: the spec's procedure, as these flags set it; fast94: airbench94's "
                             "network and recipe (whitening, Nesterov momentum, lookahead, label "
                             "smoothing, alternating flip, test-time augmentation), which changes the defaults of --model, --epochs, "

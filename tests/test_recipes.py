@@ -1,4 +1,5 @@
-"""GluonCV's recipe options: zoo models, augmentation, step and warmup schedules, NAG, weight decay."""
+"""GluonCV's recipe options: zoo models, augmentation, step and warmup schedules, NAG, weight decay;
+every --recipe built through one interface (training/recipes.py)."""
 import json
 import os
 import subprocess
@@ -94,3 +95,32 @@ def test_zoo_models_are_built_by_name_and_the_spec_is_the_default():
 ])
 def test_bad_recipe_flags_are_one_clear_error(args, message, data_dir, usage):
     assert message in usage("--data-dir", data_dir, *args)
+
+
+@pytest.mark.parametrize("recipe, model, expected", [
+    ("spec", "spec-resnet", {"drop_last": False, "augment": "NoneType", "hooks": "NoneType",
+                             "schedule": "LinearDecay", "name": "linear-to-zero"}),
+    ("fast94", "airbench94", {"drop_last": True, "augment": "AlternatingFlipTranslate", "hooks": "Fast94Run",
+                              "schedule": "PiecewiseLinear", "name": "airbench94 piecewise linear"}),
+])
+def test_every_recipe_builds_its_run_through_one_interface(recipe, model, expected):
+    from data import prepare
+    from training import distributed, fast94
+    from training.config import RunConfig, schedule_name
+    from training.recipes import RECIPES
+    from training.state import build_state
+
+    rng = np.random.RandomState(0)
+    x = rng.randint(0, 256, size=(40, 3, 32, 32)).astype(np.uint8)
+    y = np.arange(40) % 2
+    dataset = prepare(x, y, x[:8], y[:8], classes=[0, 1], class_names=["a", "b"])
+    defaults = fast94.FLAG_DEFAULTS if recipe == "fast94" else {}
+    config = RunConfig(**dict(defaults, recipe=recipe, model=model, batch_size=16, epochs=2))
+    state = build_state(config, dataset, [mx.cpu()], distributed.connect("device", {}))
+
+    assert state.drop_last == expected["drop_last"] and RECIPES[recipe].drop_last == expected["drop_last"]
+    assert type(state.augment).__name__ == expected["augment"]
+    assert type(state.recipe_run).__name__ == expected["hooks"]
+    assert type(state.trainer.optimizer.lr_scheduler).__name__ == expected["schedule"]
+    assert schedule_name(config) == expected["name"]
+    assert state.run_batches == (2 if expected["drop_last"] else 3) * 2  # 40 images: 2 whole batches of 16, or 3

@@ -5,6 +5,12 @@
     devices       the contexts (CPU or GPUs) this process computes on
     distributed   where this process stands in a job: kvstore, rank, its shard of the data
     schedules     learning-rate schedules, functions of the update count alone
+    recipes       the recipes (--recipe): what each builds differently, behind one interface
+    fast94        airbench94's recipe in MXNet's terms, its optimizer and per-update work
+    lookahead     lookahead weight averaging (fast94)
+    losses        the label-smoothed cross-entropy
+    precision     mixed precision (--amp): bfloat16 on CPUs, float16 on GPUs
+    tta           test-time augmentation, for training's last evaluation and for prediction
     state         TrainState: the network, its Trainer and what one epoch hands the next
     loop          train_one_epoch, evaluate, fit, the confusion matrix, the interval report
     checkpoint    checkpoints: what they hold, saving, checking, resuming

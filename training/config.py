@@ -17,6 +17,7 @@ from data import parse_classes
 
 from . import precision
 from .devices import device_type
+from .recipes import RECIPES
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,7 @@ def resolve(flags, source, chief=True):
 
 
 def schedule_name(config):
-    if config.recipe == "fast94":
-        return "airbench94 piecewise linear"
-    return (("linear-to-zero" if config.lr_mode == "linear" else config.lr_mode)
-            + (" after %d warmup epochs" % config.warmup_epochs if config.warmup_epochs else ""))
+    return RECIPES[config.recipe].schedule_name(config)
 
 
 def recorded_settings(config, dataset, ctx, worker, source_name):

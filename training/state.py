@@ -12,11 +12,11 @@ import numpy as np
 from mxnet import gluon
 
 import models
-from data import AlternatingFlipTranslate, PadCropFlip, num_batches
+from data import num_batches
 
-from . import checkpoint, distributed, fast94, precision, saved_model
+from . import checkpoint, distributed, precision, saved_model
 from .losses import SmoothedCrossEntropy
-from .schedules import PiecewiseLinear, make_schedule
+from .recipes import RECIPES
 
 
 @dataclass
@@ -58,9 +58,9 @@ def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstor
 
 
 def batches_per_epoch(config, train_images, ctx, worker):
-    """Batches of an epoch of this worker (fast94, like dist_async, trains on whole batches only)."""
+    """Batches of an epoch of this worker (some recipes, like dist_async, train on whole batches only)."""
     return num_batches(train_images, config.batch_size, min_size=len(ctx),
-                       drop_last=worker.asynchronous or config.recipe == "fast94")
+                       drop_last=worker.asynchronous or RECIPES[config.recipe].drop_last)
 
 
 def run_batches(config, train_images, ctx, worker):
@@ -72,36 +72,16 @@ def run_batches(config, train_images, ctx, worker):
 def build_schedule(config, train_images, ctx, worker):
     """The run's LR schedule, counted in updates as the optimizer counts them (on the servers for
     dist_async)."""
-    if config.recipe == "fast94":
-        return PiecewiseLinear(run_batches(config, train_images, ctx, worker), fast94.RECIPE.schedule,
-                               base_lr=trainer_lr_wd(config, worker)[0])
     steps = batches_per_epoch(config, train_images, ctx, worker)
-    return make_schedule(config.lr_mode, config.lr, config.epochs, steps * worker.updates_per_step,
-                         config.lr_factor, config.lr_decay_epoch, config.warmup_epochs,
-                         config.lr_decay_period)
+    return RECIPES[config.recipe].schedule(config, steps * worker.updates_per_step,
+                                           run_batches(config, train_images, ctx, worker),
+                                           trainer_lr_wd(config, worker)[0])
 
 
 def trainer_lr_wd(config, worker):
     """(learning rate, weight decay) of the Trainer: the flags', or for fast94 airbench94's lr and
     weight decay in MXNet's terms at the run's global batch."""
-    if config.recipe == "fast94":
-        return fast94.trainer_settings(config.lr, config.momentum, config.wd,
-                                       config.batch_size * worker.workers_per_update)
-    return config.lr, config.wd
-
-
-def training_augmentation(config, dataset, rng):
-    """augment(batch, indices, epoch, rng) for the training batches, or None: fast94's
-    alternating flip and translation, --augment's pad-and-crop with flip, or for the 28x28
-    Inception networks their recipe's random crop with mirror (always)."""
-    if config.recipe == "fast94":
-        return AlternatingFlipTranslate(dataset.train_x.shape[0], rng, fast94.RECIPE.translate)
-    size = models.input_size(config.model)
-    if size < 32:
-        return PadCropFlip(dataset.mean, dataset.std, pad=0, size=size)
-    if config.augment:
-        return PadCropFlip(dataset.mean, dataset.std)
-    return None
+    return RECIPES[config.recipe].trainer_lr_wd(config, config.batch_size * worker.workers_per_update)
 
 
 def loss_function(config, num_classes):
@@ -123,8 +103,8 @@ def build_state(config, dataset, ctx, worker):
             net.features.collect_params().setattr("grad_req", "null")
     net.hybridize(static_alloc=True, static_shape=True)
     batches = run_batches(config, dataset.train_x.shape[0], ctx, worker)
-    recipe_run = fast94.Fast94Run(net, batches) if config.recipe == "fast94" else None  # before the
-    # Trainer: it sets learning-rate multipliers
+    recipe = RECIPES[config.recipe]
+    recipe_run = recipe.run_hooks(net, batches)  # before the Trainer: it sets learning-rate multipliers
     lr, wd = trainer_lr_wd(config, worker)
     trainer = make_trainer(net, lr, config.momentum,
                            build_schedule(config, dataset.train_x.shape[0], ctx, worker),
@@ -134,8 +114,8 @@ def build_state(config, dataset, ctx, worker):
     distributed.start_trainer(trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
     rng = np.random.RandomState(config.seed)
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=rng, step_batches=worker.step_batches,
-                      drop_last=worker.asynchronous or config.recipe == "fast94",
-                      augment=training_augmentation(config, dataset, rng),
+                      drop_last=worker.asynchronous or recipe.drop_last,
+                      augment=recipe.augmentation(config, dataset, rng),
                       loss_fn=loss_function(config, dataset.num_classes), run_batches=batches,
                       recipe_run=recipe_run, tta_level=config.tta_level)
 
