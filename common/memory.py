@@ -8,16 +8,14 @@ blocks stay in the process and its resident memory grows from epoch to epoch. ma
 every free page of the heaps back (glibc 2.8 and later).
 """
 import ctypes
-import ctypes.util
 
 
 def return_freed_memory():
     """Gives the pages of freed memory back to the system where the C library can (glibc's
     malloc_trim; elsewhere nothing). Takes milliseconds: for once per epoch, not per batch."""
-    name = ctypes.util.find_library("c")
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
+        trim = ctypes.CDLL(None).malloc_trim  # the C library the process already runs on
+    except (OSError, AttributeError, TypeError):  # not glibc, or no such handle (Windows)
         return False
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)

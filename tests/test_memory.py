@@ -8,9 +8,9 @@ import pytest
 from helpers import REPO
 
 # Frees 200 blocks of 1 MB that glibc keeps in its heap (a freed 16 MB block first raises its mmap
-# threshold above them; a small block allocated after them keeps the heap's top in use, so that
-# free() alone gives nothing back), then prints the resident memory (MB) before and after
-# return_freed_memory(), and what it returned.
+# threshold above them; a block of 200 KB allocated after each, and kept, stands between them and
+# the heap's top, so that free() alone gives nothing back), then prints the resident memory (MB)
+# before and after return_freed_memory(), and what it returned.
 FRAGMENTED_HEAP = """
 import ctypes, sys
 sys.path.insert(0, %r)
@@ -21,10 +21,11 @@ libc.free.argtypes = [ctypes.c_void_p]
 def rss():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
 big = libc.malloc(16 << 20); ctypes.memset(big, 1, 16 << 20); libc.free(big)
-blocks = [libc.malloc(1 << 20) for _ in range(200)]
-for block in blocks:
-    ctypes.memset(block, 1, 1 << 20)
-keep = libc.malloc(1024)
+blocks, kept = [], []
+for _ in range(200):
+    blocks.append(libc.malloc(1 << 20))
+    ctypes.memset(blocks[-1], 1, 1 << 20)
+    kept.append(libc.malloc(200 << 10))
 for block in blocks:
     libc.free(block)
 before = rss()

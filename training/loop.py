@@ -37,12 +37,11 @@ def split(x, y, ctx):
             gluon.utils.split_and_load(y, ctx, even_split=False))
 
 
-def _tally(totals, outputs, labels, losses=None):
-    """Adds correct counts (and loss sums) to per-device NDArray accumulators; no sync."""
+def _tally(totals, outputs, labels, losses):
+    """Adds correct counts and loss sums to per-device NDArray accumulators; no sync."""
     for i, (out, label) in enumerate(zip(outputs, labels)):
         totals["correct"][i] += (out.argmax(axis=1) == label).sum()
-        if losses is not None:
-            totals["loss"][i] += losses[i].sum()
+        totals["loss"][i] += losses[i].sum()
 
 
 def _zeros(ctx):
