@@ -7,7 +7,7 @@ its end. Its flags and their usage errors: train_flags.py; --seeds: seed_group.p
 
 One JSON line per epoch on stdout, messages on stderr. Every stop is one line: a user error
 (exit 1, cli.command), a diverged loss (exit 3), Ctrl-C or SIGTERM at any stage (exit 130:
-status.json says `interrupted` once the run folder exists, Comet is ended, the last completed
+status.json says `interrupted`, or `pruned` for sweep.py's SIGUSR1, once the run folder exists, Comet is ended, the last completed
 epoch is published as a checkpoint with --model-prefix).
 """
 import sys
@@ -167,14 +167,15 @@ def population_form(run, test_acc):
 
 
 def stop(run, interrupt):
-    """Ends a run stopped by Ctrl-C or SIGTERM: the last completed epoch is published if it was
-    pending, the record says `interrupted`, and one line says where it stopped and what is kept."""
+    """Ends a run stopped by Ctrl-C or SIGTERM (or pruned by a sweep: SIGUSR1): the last completed
+    epoch is published if it was pending, the record says `interrupted` (`pruned`), and one line
+    says where it stopped and what is kept."""
     if run.saver is not None:
         run.saver.publish_pending()
     line = interrupts.message(interrupt, run.hint())
     if interrupts.stage() == "export":
         line += " The export was not written: export_model.py writes it from the checkpoint."
-    run.log.close("interrupted", reason=line)
+    run.log.close(getattr(interrupt, "status", "interrupted"), reason=line)
     print(line, file=sys.stderr)
     return interrupts.EXIT_CODE
 

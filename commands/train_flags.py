@@ -51,6 +51,13 @@ def _gpu_list(text):
     return ids
 
 
+def _tag_list(text):
+    tags = [t.strip() for t in text.split(",") if t.strip()]
+    if not tags:
+        raise argparse.ArgumentTypeError("expected tags like baseline,lr-test, got %r" % text)
+    return tags
+
+
 def _epoch_list(text):
     epochs = _int_list(text, "epochs", "100,150")
     if any(e < 1 for e in epochs):
@@ -208,6 +215,9 @@ def add_output_args(parser):
     group.add_argument("--run-group", default=None, metavar="NAME",
                        help="a group the run belongs to (Comet tag group-NAME, config.json): "
                             "runs to compare together; --seeds sets it")
+    group.add_argument("--tags", type=_tag_list, default=[], metavar="TAG,TAG",
+                       help="more Comet tags for the run (config.json keeps them); sweep.py tags "
+                            "each trial with its study and number")
     group.add_argument("--no-comet", action="store_true",
                        help="no Comet.ml at all (also COMET_DISABLE=1); the run folder stays")
     group.add_argument("--comet-project", default=None,
@@ -219,8 +229,8 @@ def add_output_args(parser):
                        help="with --export: do not log the exported files to Comet as a model")
 
 
-def build_parser():
-    parser = ArgumentParser("Train the spec'd simplified ResNet (or another network) on CIFAR-10 "
+def build_parser(parser_class=ArgumentParser):
+    parser = parser_class("Train the spec'd simplified ResNet (or another network) on CIFAR-10 "
                             "with MXNet Gluon, on the CPU unless --num-gpus or --gpus name GPUs.")
     add_data_args(parser)
     add_training_args(parser)
@@ -231,10 +241,11 @@ def build_parser():
     return parser
 
 
-def parse(argv=None):
+def parse(argv=None, parser_class=ArgumentParser):
     """(parser, flags): the command line parsed and checked, with --recipe's defaults in place; a
-    usage error exits with code 2."""
-    parser = build_parser()
+    usage error exits with code 2 (or is whatever parser_class.error does: sweep.py checks a
+    trial's flags before it runs one)."""
+    parser = build_parser(parser_class)
     args = parser.parse_args(argv)
     given = train_checks.given_flags(parser, argv)
     train_checks.apply_recipe(args, given)

@@ -1,5 +1,6 @@
 """Stopping cleanly at any moment: Ctrl-C (SIGINT) and SIGTERM raise `Interrupted` from a
 command's first line to its last, and the stage the process has reached names where it stopped.
+SIGUSR1 stops the same way: it is how sweep.py prunes a trial (the run's status says `pruned`).
 
     install()        at every command's start (runtime.start): SIGINT and SIGTERM raise
                      Interrupted. A SIGINT the process was started ignoring (a background job of a
@@ -18,7 +19,8 @@ import os
 import signal
 import threading
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+PRUNE = signal.SIGUSR1  # sweep.py's "stop this trial": the study has better ones
+HANDLED = (signal.SIGINT, signal.SIGTERM, PRUNE)
 EXIT_CODE = 130  # what a shell reports for a process stopped by Ctrl-C
 
 _reached = {}  # stage -> times reached
@@ -35,6 +37,11 @@ class Interrupted(KeyboardInterrupt):
     @property
     def name(self):
         return signal.Signals(self.signum).name
+
+    @property
+    def status(self):
+        """What the run's record says of the stop: 'pruned' by a sweep, else 'interrupted'."""
+        return "pruned" if self.signum == PRUNE else "interrupted"
 
 
 def _raise(signum, frame):
@@ -67,6 +74,8 @@ def reach(name, point=None):
 def message(interrupt, what_was_kept):
     """The one line that says a command stopped: by which signal, where, and what is kept."""
     name = interrupt.name if isinstance(interrupt, Interrupted) else "SIGINT"
+    if name == PRUNE.name:
+        name += " (the sweep pruned this trial)"
     return "stopped by %s during %s; %s" % (name, stage(), what_was_kept)
 
 

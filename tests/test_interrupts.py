@@ -1,4 +1,4 @@
-"""A clean stop at any moment: Ctrl-C or SIGTERM at each stage of a run, from start-up to the
+"""A clean stop at any moment: Ctrl-C or SIGTERM (or a sweep's SIGUSR1) at each stage of a run, from start-up to the
 Comet upload, ends with one line and exit code 130, status.json `interrupted` where the run
 folder exists, the Comet experiment ended, and no half-written file.
 
@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, script_env, stopped_at
+from helpers import REPO, archive_messages, experiment_json, script_env, stopped_at
 
 OFFLINE = {"COMET_DISABLE": "", "COMET_API_KEY": ""}  # Comet on without a key: an offline archive
 HALF_WRITTEN = (".part",)  # what common.files.atomic_write names a file or folder being written
@@ -30,10 +30,11 @@ def leftovers(folder):
 
 
 def assert_stopped(result, stage, signal_name="SIGINT"):
-    """Exit code 130 and one line on stderr, naming the signal and the stage."""
+    """Exit code 130 and one line on stderr, naming the signal (and a sweep's pruning) and the stage."""
     assert result.returncode == 130, result.stderr
     lines = [line for line in result.stderr.splitlines() if not line.startswith(("Comet: ", "  comet upload"))]
-    assert len(lines) == 1 and lines[0].startswith("stopped by %s during %s; " % (signal_name, stage)), result.stderr
+    said = signal_name + (" (the sweep pruned this trial)" if signal_name == "SIGUSR1" else "")
+    assert len(lines) == 1 and lines[0].startswith("stopped by %s during %s; " % (said, stage)), result.stderr
     return lines[0]
 
 
@@ -80,6 +81,7 @@ def test_a_stop_during_the_extraction_leaves_no_part_of_it(tmp_path, good_archiv
 @pytest.mark.parametrize("stop, stage, signal_name", [
     ("training@3", "training", "SIGINT"),
     ("epoch@1", "training", "SIGTERM"),
+    ("epoch@1", "training", "SIGUSR1"),  # sweep.py prunes a trial so
     ("population statistics@2", "population statistics", "SIGINT"),
     ("export files", "export", "SIGTERM"),
     ("upload", "upload", "SIGINT"),
@@ -91,11 +93,12 @@ def test_a_stop_after_the_run_folder_exists_is_recorded_and_ends_comet(data_dir,
                         signal_name=signal_name, env=dict(OFFLINE, HOME=str(tmp_path)), cwd=str(tmp_path))
     line = assert_stopped(result, stage, signal_name)
     status = json.load(open(run_dir / "status.json"))
-    assert status["status"] == "interrupted" and status["reason"] == line
+    assert status["status"] == ("pruned" if signal_name == "SIGUSR1" else "interrupted") and status["reason"] == line
     epochs_done = {"training@3": 0, "epoch@1": 1}.get(stop, 2)
     assert status["epochs_logged"] == epochs_done == len(result.stdout.splitlines())
-    archives = os.listdir(run_dir / "comet")  # written when the experiment ends
-    assert len(archives) == 1 and archives[0].endswith(".zip")
+    archive, _ = archive_messages(run_dir)  # written when the experiment ends
+    assert status["comet_experiment"] == experiment_json(archive)["offline_id"]
+    assert ("pruned" in experiment_json(archive)["tags"]) == (signal_name == "SIGUSR1")
     assert leftovers(tmp_path) == []
     assert os.path.exists(export + "-meta.json") == (stage == "upload")  # an export is whole or absent
     if epochs_done:

@@ -69,6 +69,7 @@ class RunConfig:
     run_name: str = None
     run_group: str = None  # runs that belong together (the seeds of one configuration)
     output_dir: str = None  # None: runs/RUN_NAME
+    tags: tuple = ()  # more Comet tags (sweep.py's study-NAME, trial-N)
     no_comet: bool = False
     comet_project: str = None  # None: COMET_PROJECT_NAME or the Comet config file's, else tracking's default
     comet_workspace: str = None  # None: comet_ml's own setting
@@ -87,6 +88,7 @@ def resolve(flags, source, chief=True):
     run_name = flags.run_name or "%s_c%s_%s" % (flags.model, tag, time.strftime("%Y%m%d-%H%M%S"))
     given = {k: v for k, v in vars(flags).items() if k != "seeds"}  # each run of a seed group has one --seed
     settings = dict(given, classes=tuple(classes), lr_decay_epoch=tuple(flags.lr_decay_epoch),
+                    tags=tuple(flags.tags),
                     gpus=tuple(flags.gpus) if flags.gpus else None,
                     quiet=flags.quiet or not chief, run_name=run_name,
                     class_names=tuple(source.class_names[c] for c in classes), classes_tag=tag,

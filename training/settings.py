@@ -6,7 +6,7 @@ MXNet can read it."""
 
 PER_RUN_SETTINGS = frozenset({
     "seed",  # the runs of a seed group differ in it; a resume takes its RNG from the checkpoint
-    "run_name", "run_group", "output_dir",  # names and folders
+    "run_name", "run_group", "output_dir", "tags",  # names and folders
     "load_epoch", "model_prefix", "export", "export_batch_statistics",  # what is read and written
     "omp_num_threads", "log_interval",  # how it runs and talks
     "comet_project", "comet_workspace", "no_comet_model",  # where it is reported

@@ -87,6 +87,7 @@ def open_run_log(config, settings, resumed=None):
                 settings["device"], "devices-%d" % settings["num_devices"], settings["precision"]]
         if config.run_group:
             tags.append("group-" + config.run_group)
+        tags += config.tags
         comet = CometRun.open(config.run_name, config.comet_project, config.comet_workspace,
                               os.path.join(run_dir, "comet"), params, tags,
                               resume=resume_record(resumed, settings) if resumed else None)
@@ -236,7 +237,8 @@ class CometRun:
 
 class RunLog:
     """A run's record: its folder (config.json, metrics.jsonl and curves.png; at the end
-    confusion_matrix.json/.png, model.txt and status.json: finished, interrupted or failed),
+    confusion_matrix.json/.png, model.txt and status.json: finished, interrupted, pruned or failed,
+    with the Comet experiment's key),
     stdout, and Comet if enabled."""
 
     keeps_records = True
@@ -302,13 +304,13 @@ class RunLog:
 
     def close(self, status, reason=None, results=None):
         """Ends the record: status.json says how the run ended ('finished', 'interrupted' by the
-        user, or 'failed') and why, and the Comet experiment is ended (its upload, or its offline
+        user, 'pruned' by a sweep, or 'failed') and why, and the Comet experiment is ended (its upload, or its offline
         archive written). Closing again after an interrupted close ends Comet then."""
         self._write_status(status, reason, results)
         if self.comet is None or self.comet_ended:
             return
-        if status == "failed":
-            self.comet.call("add_tag", "failed")
+        if status in ("failed", "pruned"):
+            self.comet.call("add_tag", status)
             self.comet.call("log_others", {"status": status, "failure": reason})
         else:
             self.comet.call("log_others", dict({"status": status}, **({"reason": reason} if reason else {})))
@@ -326,7 +328,8 @@ class RunLog:
 
     def _write_status(self, status, reason=None, results=None):
         write_json(os.path.join(self.run_dir, "status.json"),
-                   dict({"status": status, "reason": reason, "epochs_logged": len(self.history)},
+                   dict({"status": status, "reason": reason, "epochs_logged": len(self.history),
+                  "comet_experiment": self.experiment_key},
                         **(results or {})))
 
 
