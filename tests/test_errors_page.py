@@ -17,7 +17,8 @@ SCRIPTS = ("launch.py",)  # the one script at the top with messages of its own
 # usage errors.
 MESSAGE_CALLS = {"error", "refuse", "exit", "ArgumentTypeError", "DataError", "CheckpointError",
                  "ModelError", "OnnxError", "GpuError", "CudaLibraryError", "LaunchError",
-                 "RunFolderError", "SideFailed", "ValueError"}
+                 "RunFolderError", "SideFailed", "ValueError", "SpaceError", "StorageError", "TrialError",
+                 "UserError"}
 # Value errors no flag reaches (the flags are checked before): programming errors, not messages.
 INTERNAL = {("training/schedules.py", "ValueError"), ("training/tta.py", "ValueError")}
 PLACEHOLDER = re.compile(r"%(\.\d+)?[sdrgf]|%04d")

@@ -12,7 +12,7 @@ import pytest
 from helpers import REPO
 
 SETUP_FILES = ["tools/env.sh", "requirements.txt", "requirements-cpu.txt", "requirements-common.txt", "requirements-onnx.txt",
-               "requirements-test.txt"]
+               "requirements-sweep.txt", "requirements-test.txt"]
 
 TOOLS = ["bash", "cat", "cp", "cut", "dirname", "basename", "mkdir", "rm", "sha256sum"]
 
@@ -78,20 +78,20 @@ def test_the_environment_is_built_once_reused_and_rebuilt_when_a_requirement_cha
     assert first.stdout.strip() == venv and "setting up %s: the gpu set (requirements.txt)" % venv in first.stderr
     installs = [c for c in first.calls if "pip install" in c and "--upgrade pip" not in c]
     assert len(installs) == 2 and installs[0].endswith(
-        "-r %s/requirements.txt -r %s/requirements-test.txt" % (project.root, project.root))
+        "-r %s/requirements.txt -r %s/requirements-sweep.txt -r %s/requirements-test.txt" % ((project.root,) * 3))
     # onnxruntime's metadata asks for a numpy MXNet cannot run with: its set goes in unresolved
     assert installs[1].endswith("--no-deps -r %s/requirements-onnx.txt" % project.root)
     again = project("ensure_env", env={"CIFAR_MXNET_BUILD": "gpu"})
     assert again.returncode == 0 and again.stderr == ""
     assert not any("venv" in c or "pip" in c for c in again.calls)  # reused as it is
-    for changed_file in ("requirements-common.txt", "requirements-onnx.txt"):
+    for changed_file in ("requirements-common.txt", "requirements-onnx.txt", "requirements-sweep.txt"):
         with open(project.root / changed_file, "a") as f:
             f.write("six==1.16.0\n")
         changed = project("ensure_env", env={"CIFAR_MXNET_BUILD": "gpu"})
         assert "setting up" in changed.stderr and any("-m venv %s" % venv in c for c in changed.calls)
     cpu = project("ensure_env", env={"CIFAR_MXNET_BUILD": "cpu"})  # its own folder beside it
-    assert any(c.endswith("-r %s/requirements-cpu.txt -r %s/requirements-test.txt" % (project.root, project.root))
-               for c in cpu.calls)
+    assert any(c.endswith("-r %s/requirements-cpu.txt -r %s/requirements-sweep.txt -r %s/requirements-test.txt"
+                          % ((project.root,) * 3)) for c in cpu.calls)
     assert os.path.isdir(venv) and os.path.isdir(project.root / ".venv-cpu")
 
 

@@ -2,6 +2,7 @@
 
     python -m tools.compare_runs runs/RUN_A runs/RUN_B --plot comparison.png
     python -m tools.compare_runs runs/spec-seeds-seed*                      # a seed group
+    python -m tools.compare_runs sweeps/spec-resnet_c0-1                    # a sweep's trials
 
 Prints a table of each run's final metrics and draws test accuracy and train loss per epoch of
 all runs into one PNG. Runs whose settings differ only in seed and name (a seed group, from
@@ -41,6 +42,22 @@ def load_run(run_dir):
     config_path = os.path.join(run_dir, "config.json")
     config = json.load(open(config_path)) if os.path.isfile(config_path) else {}
     return config.get("run_name", os.path.basename(os.path.normpath(run_dir))), config, records
+
+
+def run_folders(paths):
+    """The run folders paths name: a sweep's folder (sweep.py's sweeps/NAME) stands for the run
+    folders of its trials that completed an epoch."""
+    folders = []
+    for path in paths:
+        runs = os.path.join(path, "runs")
+        if not (os.path.isfile(os.path.join(path, "trials.csv")) and os.path.isdir(runs)):
+            folders.append(path)
+            continue
+        for name in sorted(os.listdir(runs)):
+            metrics = os.path.join(runs, name, "metrics.jsonl")
+            if os.path.isfile(metrics) and os.path.getsize(metrics):
+                folders.append(os.path.join(runs, name))
+    return folders
 
 
 def final_metrics(records):
@@ -103,13 +120,16 @@ def groups_report(groups):
 @command
 def main(argv=None):
     parser = ArgumentParser(__doc__.split("\n\n")[0])
-    parser.add_argument("run_dirs", nargs="+", help="run folders (runs/NAME)")
+    parser.add_argument("run_dirs", nargs="+", help="run folders (runs/NAME), or a sweep's folder "
+                                                    "(sweeps/NAME) for its trials'")
     parser.add_argument("--plot", default="comparison.png", help="where to draw every run's curves")
     parser.add_argument("--group-plot", default="groups.png",
                         help="where to draw each group's mean curve and min-max band (when a group "
                              "has two runs or more)")
     args = parser.parse_args(argv)
-    runs = [load_run(d) for d in args.run_dirs]
+    runs = [load_run(d) for d in run_folders(args.run_dirs)]
+    if not runs:
+        raise RunFolderError("no run in %s has a completed epoch" % ", ".join(args.run_dirs))
     print(runs_table(runs))
     print("plot: %s" % plots.draw_runs([(name, records) for name, _, records in runs], args.plot))
     groups = [(name, members) for name, members in group_runs(runs) if len(members) > 1]

@@ -2,7 +2,8 @@
 # first time and whenever a requirement file or the Python changes, reused as it is otherwise.
 #   .venv-gpu   requirements.txt (mxnet-cu112 + NVIDIA's CUDA 11 wheels) where an NVIDIA driver is
 #   .venv-cpu   requirements-cpu.txt (mxnet) elsewhere
-# both with requirements-onnx.txt (ONNX export and ONNX Runtime) and requirements-test.txt.
+# both with requirements-onnx.txt (ONNX export and ONNX Runtime), requirements-sweep.txt (Optuna,
+# for sweep.py) and requirements-test.txt.
 # CIFAR_MXNET_BUILD=cpu|gpu forces a set; PYTHON=/path/to/python3.11 chooses the Python.
 # CIFAR_HOROVOD=1 also builds Horovod into it (requirements-horovod.txt; once, about 4 minutes).
 set -euo pipefail
@@ -41,7 +42,7 @@ ensure_env() {
   set="$ROOT/requirements-cpu.txt"
   [ "$build" = gpu ] && set="$ROOT/requirements.txt"
   VENV="$ROOT/.venv-$build"
-  stamp=$({ "$python" --version 2>&1; cat "$set" "$ROOT"/requirements-{common,onnx,test}.txt; } \
+  stamp=$({ "$python" --version 2>&1; cat "$set" "$ROOT"/requirements-{common,onnx,sweep,test}.txt; } \
           | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$VENV/.requirements-stamp" 2>/dev/null)" = "$stamp" ]; then
     return
@@ -51,7 +52,8 @@ ensure_env() {
   rm -rf "$VENV"
   "$python" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$set" -r "$ROOT/requirements-test.txt"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$set" \
+    -r "$ROOT/requirements-sweep.txt" -r "$ROOT/requirements-test.txt"
   # --no-deps: see requirements-onnx.txt (onnxruntime's metadata asks for a numpy MXNet cannot run with)
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$ROOT/requirements-onnx.txt"
   echo "$stamp" > "$VENV/.requirements-stamp"  # last: an interrupted build is redone next time
