@@ -12,6 +12,8 @@ diverged, killed, failed (exit N), interrupted (the sweep was stopped), or runni
 counts every trial but those that did not get to end on their own (interrupted, or lost with
 their worker): those are run again.
 """
+import time
+
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -20,6 +22,7 @@ from common.cli import UserError
 
 RETRIES = 1  # times a trial lost with its worker is run again
 CONNECT_TIMEOUT = 10  # seconds, to a database server
+SCHEMA_RACES = 3  # times a new database's tables are looked for again when another worker made them
 NOT_ENDED = ("interrupted", "running")  # outcomes of failed trials that are run again
 
 
@@ -40,17 +43,24 @@ def shown(url):
 def open_storage(url, heartbeat):
     """The RDBStorage at url, with heartbeats every `heartbeat` seconds (a trial is lost after
     two missed) and lost trials retried; StorageError if it cannot be opened."""
+    from sqlalchemy.exc import IntegrityError
+
     engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if url.startswith("postgresql") else {}
-    password = _password(url)
-    try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy's, the driver's or Optuna's, all one line
-        reason = " ".join(str(e).split())
-        if password:
-            reason = reason.replace(password, "***")
-        raise StorageError("--storage %s cannot be opened: %s" % (shown(url), reason[:300]))
+    for attempt in range(SCHEMA_RACES + 1):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
+        except IntegrityError:  # workers started together on a new database: another made the tables
+            if attempt == SCHEMA_RACES:
+                raise StorageError("--storage %s: its tables could not be made" % shown(url))
+            time.sleep(1)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy's, the driver's or Optuna's, all one line
+            reason = " ".join(str(e).split())
+            password = _password(url)
+            if password:
+                reason = reason.replace(password, "***")
+            raise StorageError("--storage %s cannot be opened: %s" % (shown(url), reason[:300]))
 
 
 def _password(url):
