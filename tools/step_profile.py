@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 
 from common import runtime
@@ -72,14 +73,17 @@ def profile(args):
         train_step(state, x, y)
         mx.nd.waitall()
         seconds.append(time.perf_counter() - start)
-    mx.profiler.set_config(profile_all=True, aggregate_stats=True,
-                           filename=os.devnull)
-    mx.profiler.set_state("run")
-    for _ in range(args.steps):
-        train_step(state, x, y)
-    mx.nd.waitall()
-    mx.profiler.set_state("stop")
-    times = dict(json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]).get("operator", {})
+    # The profiler writes its trace by replacing the file it is given: a file of its own in a
+    # folder of its own (given /dev/null, it replaced the device with a regular file).
+    with tempfile.TemporaryDirectory(prefix="step-profile-") as folder:
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                               filename=os.path.join(folder, "profile.json"))
+        mx.profiler.set_state("run")
+        for _ in range(args.steps):
+            train_step(state, x, y)
+        mx.nd.waitall()
+        mx.profiler.set_state("stop")
+        times = dict(json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]).get("operator", {})
     per_step = sorted(((name, t["Total"] / args.steps) for name, t in times.items()), key=lambda p: -p[1])
     return statistics.median(seconds), per_step
 
