@@ -122,15 +122,15 @@ def main(argv=None):
     try:
         ran = run_trials(study, sweep, target(args, sweep))
     except KeyboardInterrupt as e:
-        report(study, sweep, settings, args)
+        report(study, sweep, settings)
         print(interrupts.message(e, "the study keeps every ended trial; the same command continues it "
                                     "(the interrupted trial runs again)"), file=sys.stderr)
         return interrupts.EXIT_CODE
     except UserError:
-        report(study, sweep, settings, args)
+        report(study, sweep, settings)
         raise
     sweep.say("this worker ran %d trial%s" % (ran, "" if ran == 1 else "s"))
-    report(study, sweep, settings, args)
+    report(study, sweep, settings)
     if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
         raise UserError("no trial of study %s completed (%s says how each ended)"
                         % (sweep.study_name, os.path.join(sweep.folder, "trials.csv")))
@@ -158,8 +158,7 @@ def open_sweep(args, train_args, parser):
     url = args.storage or "sqlite:///" + os.path.abspath(os.path.join(folder, "study.db"))
     storage = sweep_study.open_storage(url, args.heartbeat)
     os.makedirs(folder, exist_ok=True)
-    plan = {"training": {k: v for k, v in sorted(vars(flags).items())
-                         if k not in PER_RUN_SETTINGS | LOCAL_FLAGS and not isinstance(v, tuple)},
+    plan = {"training": {k: v for k, v in sorted(vars(flags).items()) if k not in PER_RUN_SETTINGS | LOCAL_FLAGS},
             "space": spec, "metric": args.metric, "direction": direction}
     study = sweep_study.open_study(name, storage, direction, sampler,
                                    sweep_study.make_pruner(args.pruner, args.prune_startup_trials,
@@ -204,7 +203,7 @@ def run_trials(study, sweep, wanted):
     return ran
 
 
-def report(study, sweep, settings, args):
+def report(study, sweep, settings):
     """The sweep folder's files, the study's Comet experiment, and the lines that say where."""
     from . import sweep_results
 

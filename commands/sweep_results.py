@@ -90,7 +90,7 @@ def draw(study, folder):
                 axes = getattr(optuna_plots, "plot_" + name)(study)
             except (ValueError, RuntimeError):  # e.g. importances of parameters that never varied
                 continue
-        figure = axes.flatten()[0].figure if hasattr(axes, "flatten") else axes.figure
+        figure = axes.figure
         figure.set_size_inches(10, 6)
         figure.tight_layout()
         path = os.path.join(folder, name + ".png")
