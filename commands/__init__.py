@@ -6,7 +6,14 @@
     predict      predict.py: classify images or a test set with a trained model
     pack_images  pack_images.py: pack an image folder into RecordIO files
     export_model export_model.py: the export of a checkpoint (population statistics on request)
+    sweep        sweep.py: Optuna's search of train_cifar10.py's flags, each trial a run; its parts
+                 sweep_space (the search space), sweep_study (storage, sampler, pruner, counting),
+                 sweep_trial (one trial's run), sweep_results (what the sweep's folder holds)
 
 Each loads MXNet when imported, so only common.runtime.start imports them, once the process is
 ready (common/runtime.py).
 """
+import os
+
+# What --seeds and sweep.py start, a process per run.
+TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train_cifar10.py")

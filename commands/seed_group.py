@@ -8,7 +8,7 @@ import time
 
 from common.interrupts import Interrupted
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train_cifar10.py")
+from . import TRAIN_SCRIPT
 
 
 def without_seeds(argv):
@@ -44,7 +44,7 @@ def run_seeds(args, argv):
         if not args.quiet:
             print("seed group %s: seed %d (%d of %d)" % (group, seed, n, len(args.seeds)),
                   file=sys.stderr, flush=True)
-        child = subprocess.Popen([sys.executable, SCRIPT] + common + seed_run_args(args, group, seed))
+        child = subprocess.Popen([sys.executable, TRAIN_SCRIPT] + common + seed_run_args(args, group, seed))
         try:
             code = child.wait()
         except KeyboardInterrupt as e:  # a Ctrl-C reached the run too; a SIGTERM is passed on

@@ -36,7 +36,7 @@ SETUP = "pip install -r requirements-sweep.txt (./train.sh and ./test.sh install
 
 def add_search_args(parser):
     group = parser.add_argument_group("search")
-    group.add_argument("--trials", type=positive_int, required=True,
+    group.add_argument("--trials", type=positive_int, required=True, metavar="N",
                        help="trials the study should have: a restart, and every machine on the study, "
                             "counts those it has (a trial interrupted, or lost with its machine, is "
                             "run again)")
@@ -47,7 +47,7 @@ def add_search_args(parser):
     group.add_argument("--sampler", default="tpe", choices=("tpe", "random", "grid"),
                        help="Optuna's sampler; grid: every combination of the space's listed values "
                             "(or steps), in random order, at most once each")
-    group.add_argument("--sampler-seed", type=int, default=None,
+    group.add_argument("--sampler-seed", type=int, default=None, metavar="SEED",
                        help="seeds the sampler (None: a fresh one; give each machine of a study its own)")
     group.add_argument("--metric", default="test_acc", choices=METRICS,
                        help="the JSON-line value a trial is scored by: its last one")
@@ -61,9 +61,9 @@ def add_pruning_args(parser):
     group.add_argument("--pruner", default="median", choices=("median", "hyperband", "none"),
                        help="median: stop a trial whose metric is worse than the median of earlier "
                             "trials at the same epoch; hyperband: Optuna's successive halving")
-    group.add_argument("--prune-startup-trials", type=non_negative_int, default=5,
+    group.add_argument("--prune-startup-trials", type=non_negative_int, default=5, metavar="N",
                        help="median: trials that run to the end before any is pruned")
-    group.add_argument("--prune-warmup-epochs", type=non_negative_int, default=1,
+    group.add_argument("--prune-warmup-epochs", type=non_negative_int, default=1, metavar="E",
                        help="epochs every trial trains before it may be pruned (hyperband: its "
                             "least resource, at least 1)")
 

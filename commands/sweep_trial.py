@@ -21,7 +21,7 @@ import optuna
 from common import interrupts
 from common.cli import UserError
 
-from .seed_group import SCRIPT
+from . import TRAIN_SCRIPT
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 EXIT_DIVERGED = 3  # train_cifar10.py's exit code for a loss that became NaN (commands/train.py)
@@ -95,7 +95,7 @@ def objective(trial, sweep):
         interrupts.reach("trial %d" % trial.number)
         sweep.say("trial %d%s: %s; run folder %s" % (
             trial.number, "" if retry is None else " (trial %d again)" % retry, shlex.join(suggested), run_dir))
-        child = subprocess.Popen([sys.executable, SCRIPT] + sweep.train_args + suggested
+        child = subprocess.Popen([sys.executable, TRAIN_SCRIPT] + sweep.train_args + suggested
                                  + own_args(sweep, trial.number, run_dir),
                                  stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         last, pruned = follow(child, trial, sweep.metric)
