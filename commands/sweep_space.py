@@ -102,16 +102,16 @@ def read(path):
             text = f.read()
     except OSError as e:
         raise SpaceError("cannot read %s (%s)" % (path, e.strerror or e))
+    in_yaml = path.endswith((".yaml", ".yml"))
     try:
-        if path.endswith((".yaml", ".yml")):
+        if in_yaml:
             import yaml
 
             spec = yaml.safe_load(text)
         else:
             spec = json.loads(text)
     except Exception as e:  # noqa: BLE001 - json's and yaml's errors both say where
-        raise SpaceError("%s is not valid %s (%s)" % (path, "YAML" if path.endswith(("yaml", "yml")) else "JSON",
-                                                       str(e).replace("\n", " ")))
+        raise SpaceError("%s is not valid %s (%s)" % (path, "YAML" if in_yaml else "JSON", " ".join(str(e).split())))
     if not isinstance(spec, dict) or not spec:
         raise SpaceError("%s must map flags to distributions, e.g. {\"lr\": {\"type\": \"float\", "
                          "\"low\": 0.01, \"high\": 0.5, \"log\": true}}" % path)
