@@ -196,7 +196,8 @@ def run_trials(study, sweep, wanted):
             "" if len(again) == 1 else "s", ", ".join(map(str, again))))
     ran = 0
     objective = functools.partial(sweep_trial.objective, sweep=sweep)
-    callbacks = [sweep_results.print_trial, functools.partial(sweep_results.after_trial, sweep=sweep)]
+    callbacks = [functools.partial(sweep_results.print_trial, sweep=sweep),
+                 functools.partial(sweep_results.after_trial, sweep=sweep)]
     while sweep_study.remaining(study, wanted) > 0:
         study.optimize(objective, n_trials=1, catch=(sweep_trial.TrialFailed,), callbacks=callbacks)
         ran += 1

@@ -1,6 +1,6 @@
 """What a sweep leaves in its folder, written again after every trial and at its end:
 
-    trials.csv                      every trial: number, state, value, flags, outcome, duration,
+    trials.csv                      every trial: number, state, its metric's value, flags, outcome, duration,
                                     run folder, Comet experiment, worker
     best_command.txt                the best trial's full train_cifar10.py command
     optimization_history.png        Optuna's plots (history once a trial is complete; importances
@@ -23,36 +23,37 @@ from optuna.trial import TrialState
 from common.files import atomic_write
 from training import tracking
 
-COLUMNS = ("number", "state", "value", "flags", "outcome", "duration_s", "run_folder", "comet_experiment", "worker")
+COLUMNS = ("number", "state", "METRIC", "flags", "outcome", "duration_s", "run_folder", "comet_experiment", "worker")
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
 
 
-def row(trial):
-    """A trial as the table and the JSON lines give it."""
+def row(trial, metric):
+    """A trial as the table and the JSON lines give it (its value under the metric's name)."""
     duration = trial.duration.total_seconds() if trial.duration is not None else None
-    return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
+    return {"number": trial.number, "state": trial.state.name.lower(), metric: trial.value,
             "flags": trial.user_attrs.get("flags", ""), "outcome": trial.user_attrs.get("outcome"),
             "duration_s": round(duration, 1) if duration is not None else None,
             "run_folder": trial.user_attrs.get("run_folder"),
             "comet_experiment": trial.user_attrs.get("comet_experiment"), "worker": trial.user_attrs.get("worker")}
 
 
-def print_trial(study, trial):
+def print_trial(study, trial, sweep):
     """An Optuna callback: one JSON line on stdout for each trial that ended."""
-    print(json.dumps(row(trial)), flush=True)
+    print(json.dumps(row(trial, sweep.metric)), flush=True)
 
 
 def after_trial(study, trial, sweep):
     """An Optuna callback: the table as it stands, so that it is up to date however the sweep ends."""
-    write_table(study, os.path.join(sweep.folder, "trials.csv"))
+    write_table(study, sweep)
 
 
-def write_table(study, path):
+def write_table(study, sweep):
+    path = os.path.join(sweep.folder, "trials.csv")
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
+        writer = csv.DictWriter(f, [sweep.metric if c == "METRIC" else c for c in COLUMNS])
         writer.writeheader()
         for trial in study.get_trials(deepcopy=False):
-            writer.writerow(row(trial))
+            writer.writerow(row(trial, sweep.metric))
     return path
 
 
@@ -104,7 +105,7 @@ def draw(study, folder):
 def write(study, sweep):
     """The folder's table, best command and plots, as they stand now. Returns (the best
     command or None, the files written)."""
-    files = [write_table(study, os.path.join(sweep.folder, "trials.csv"))]
+    files = [write_table(study, sweep)]
     command = best_command(study, sweep.train_args)
     if command:
         path = os.path.join(sweep.folder, "best_command.txt")

@@ -100,7 +100,7 @@ def test_each_trial_is_a_run_of_its_own_with_the_suggested_flags(two_trials):
             float(suggested["--wd"]))
         assert 0.02 <= config["lr"] <= 0.5 and 0.8 <= config["momentum"] <= 0.95 and 1e-5 <= config["wd"] <= 1e-3
         records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
-        assert float(row["value"]) == records[-1]["test_acc"] and len(records) == 2
+        assert float(row["test_acc"]) == records[-1]["test_acc"] and len(records) == 2
         assert os.path.isfile(os.path.join(run_dir, "checkpoint-0002.params"))
         # its Comet experiment: named and tagged with the study and the trial
         archive, messages = archive_messages(run_dir)
@@ -116,7 +116,7 @@ def test_the_sweep_folder_holds_the_table_the_best_command_and_the_plots(two_tri
     folder, result = two_trials
     sweep_dir = folder / "sweeps" / "s"
     rows = table(sweep_dir)
-    best = max(rows, key=lambda r: (float(r["value"]), -int(r["number"])))
+    best = max(rows, key=lambda r: (float(r["test_acc"]), -int(r["number"])))
     command = (sweep_dir / "best_command.txt").read_text().strip()
     assert command.endswith(best["flags"]) and command.startswith("python train_cifar10.py --data-dir ")
     assert "best trial's command:\n  %s" % command in result.stderr
@@ -158,6 +158,7 @@ def test_a_pruned_trial_stops_before_its_last_epoch_as_ctrl_c_stops_a_run(data_d
     rows = table(tmp_path / "sweeps" / "spec-resnet_c0-1")
     assert [(r["flags"], r["state"], r["outcome"]) for r in rows] == [
         ("--lr 0.001", "complete", "finished"), ("--lr 0.1", "pruned", "pruned")]
+    assert float(rows[1]["lr"]) == 0.0875  # the table's value column is the metric's
     run_dir = rows[1]["run_folder"]
     status = json.load(open(os.path.join(run_dir, "status.json")))
     assert status["status"] == "pruned" and "SIGUSR1 (the sweep pruned this trial)" in status["reason"]
