@@ -158,8 +158,8 @@ def open_sweep(args, train_args, parser):
     url = args.storage or "sqlite:///" + os.path.abspath(os.path.join(folder, "study.db"))
     storage = sweep_study.open_storage(url, args.heartbeat)
     os.makedirs(folder, exist_ok=True)
-    plan = {"training": {k: v for k, v in sorted(vars(flags).items()) if k not in PER_RUN_SETTINGS | LOCAL_FLAGS},
-            "space": spec, "metric": args.metric, "direction": direction}
+    training = {k: v for k, v in sorted(vars(flags).items()) if k not in PER_RUN_SETTINGS | LOCAL_FLAGS}
+    plan = {"training": training, "space": spec, "metric": args.metric, "direction": direction}
     study = sweep_study.open_study(name, storage, direction, sampler,
                                    sweep_study.make_pruner(args.pruner, args.prune_startup_trials,
                                                            args.prune_warmup_epochs), plan)
@@ -196,8 +196,7 @@ def run_trials(study, sweep, wanted):
             "" if len(again) == 1 else "s", ", ".join(map(str, again))))
     ran = 0
     objective = functools.partial(sweep_trial.objective, sweep=sweep)
-    callbacks = [functools.partial(sweep_results.print_trial, sweep=sweep),
-                 functools.partial(sweep_results.after_trial, sweep=sweep)]
+    callbacks = [functools.partial(sweep_results.after_trial, sweep=sweep)]
     while sweep_study.remaining(study, wanted) > 0:
         study.optimize(objective, n_trials=1, catch=(sweep_trial.TrialFailed,), callbacks=callbacks)
         ran += 1
@@ -212,5 +211,5 @@ def report(study, sweep, settings):
     archives = []
     if not tracking.comet_disabled(sweep.comet[2]):
         archives = sweep_results.log_study(study, sweep, settings, files)
-    sweep.say(sweep_results.summary(study, settings["trials"]))
+    sweep.say(sweep_results.summary(study, sweep, settings["trials"]))
     sweep_results.say_files(sweep, command_line, files, archives)

@@ -11,6 +11,7 @@
 
 and one JSON line per ended trial on stdout.
 """
+import collections
 import csv
 import json
 import os
@@ -37,13 +38,10 @@ def row(trial, metric):
             "comet_experiment": trial.user_attrs.get("comet_experiment"), "worker": trial.user_attrs.get("worker")}
 
 
-def print_trial(study, trial, sweep):
-    """An Optuna callback: one JSON line on stdout for each trial that ended."""
-    print(json.dumps(row(trial, sweep.metric)), flush=True)
-
-
 def after_trial(study, trial, sweep):
-    """An Optuna callback: the table as it stands, so that it is up to date however the sweep ends."""
+    """An Optuna callback: the trial's JSON line on stdout, and the table as it stands, so that it
+    is up to date however the sweep ends."""
+    print(json.dumps(row(trial, sweep.metric)), flush=True)
     write_table(study, sweep)
 
 
@@ -140,16 +138,13 @@ def log_study(study, sweep, settings, files):
     return archives if not run.online else []
 
 
-def summary(study, target):
+def summary(study, sweep, target):
     """One line: how many trials ended how, and the best."""
-    states = {}
-    for trial in study.get_trials(deepcopy=False):
-        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    states = collections.Counter(t.state.name.lower() for t in study.get_trials(deepcopy=False))
     best = best_trial(study)
     return "%s of --trials %d; best: %s" % (
         ", ".join("%d %s" % (n, s) for s, n in sorted(states.items())) or "no trials", target,
-        "trial %d, %s %s" % (best.number, study.user_attrs.get("plan", {}).get("metric", "value"), best.value)
-        if best else "none yet")
+        "trial %d, %s %s" % (best.number, sweep.metric, best.value) if best else "none yet")
 
 
 def say_files(sweep, command, files, archives):

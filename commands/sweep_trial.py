@@ -20,6 +20,7 @@ import optuna
 
 from common import interrupts
 from common.cli import UserError
+from training import tracking
 
 from . import TRAIN_SCRIPT
 
@@ -165,8 +166,6 @@ def result(trial, run_dir, code, last, pruned, metric):
 def end(trial, run_dir, outcome):
     """Keeps how the run ended and its Comet experiment (from its status.json) with the trial."""
     trial.set_user_attr("outcome", outcome)
-    try:
-        with open(os.path.join(run_dir, "status.json")) as f:
-            trial.set_user_attr("comet_experiment", json.load(f).get("comet_experiment"))
-    except (OSError, ValueError):  # the run stopped before its folder had a record
-        pass
+    status = tracking.read_status(run_dir)
+    if status is not None:  # (none when the run stopped before its folder had a record)
+        trial.set_user_attr("comet_experiment", status.get("comet_experiment"))

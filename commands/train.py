@@ -7,8 +7,8 @@ its end. Its flags and their usage errors: train_flags.py; --seeds: seed_group.p
 
 One JSON line per epoch on stdout, messages on stderr. Every stop is one line: a user error
 (exit 1, cli.command), a diverged loss (exit 3), Ctrl-C or SIGTERM at any stage (exit 130:
-status.json says `interrupted`, or `pruned` for sweep.py's SIGUSR1, once the run folder exists, Comet is ended, the last completed
-epoch is published as a checkpoint with --model-prefix).
+status.json says `interrupted`, or `pruned` for sweep.py's SIGUSR1, once the run folder exists,
+Comet is ended, the last completed epoch is published as a checkpoint with --model-prefix).
 """
 import sys
 from dataclasses import dataclass

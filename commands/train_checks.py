@@ -8,6 +8,7 @@ import copy
 import models
 from training import distributed, fast94, precision, tracking
 from training.devices import device_type, gpu_ids
+
 # What --recipe fast94 sets itself, so that these flags would change nothing with it.
 FAST94_FIXED = {"augment": "it trains with airbench94's alternating flip and 2-pixel translation",
                 "lr_mode": "it follows airbench94's schedule (0.2 to 1 over 23% of the updates, then to 0.07)",

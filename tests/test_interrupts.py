@@ -96,9 +96,11 @@ def test_a_stop_after_the_run_folder_exists_is_recorded_and_ends_comet(data_dir,
     assert status["status"] == ("pruned" if signal_name == "SIGUSR1" else "interrupted") and status["reason"] == line
     epochs_done = {"training@3": 0, "epoch@1": 1}.get(stop, 2)
     assert status["epochs_logged"] == epochs_done == len(result.stdout.splitlines())
-    archive, _ = archive_messages(run_dir)  # written when the experiment ends
+    archive, messages = archive_messages(run_dir)  # written when the experiment ends
     assert status["comet_experiment"] == experiment_json(archive)["offline_id"]
     assert ("pruned" in experiment_json(archive)["tags"]) == (signal_name == "SIGUSR1")
+    others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
+    assert (others["status"], others["reason"]) == (status["status"], line) and "failure" not in others
     assert leftovers(tmp_path) == []
     assert os.path.exists(export + "-meta.json") == (stage == "upload")  # an export is whole or absent
     if epochs_done:

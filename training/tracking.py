@@ -57,6 +57,7 @@ COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
 }
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
 LAST_EPOCH_METRICS = ("tta_test_acc",)  # in the last epoch's record of a run with test-time augmentation
+STATUS_FILE = "status.json"  # how a run ended, in its folder (RunLog.close, read_status)
 
 
 def comet_disabled(no_comet_flag):
@@ -304,13 +305,15 @@ class RunLog:
 
     def close(self, status, reason=None, results=None):
         """Ends the record: status.json says how the run ended ('finished', 'interrupted' by the
-        user, 'pruned' by a sweep, or 'failed') and why, and the Comet experiment is ended (its upload, or its offline
-        archive written). Closing again after an interrupted close ends Comet then."""
+        user, 'pruned' by a sweep, or 'failed') and why, and the Comet experiment is ended (its
+        upload, or its offline archive written). Closing again after an interrupted close ends
+        Comet then."""
         self._write_status(status, reason, results)
         if self.comet is None or self.comet_ended:
             return
         if status in ("failed", "pruned"):
             self.comet.call("add_tag", status)
+        if status == "failed":
             self.comet.call("log_others", {"status": status, "failure": reason})
         else:
             self.comet.call("log_others", dict({"status": status}, **({"reason": reason} if reason else {})))
@@ -327,10 +330,19 @@ class RunLog:
         self.close("failed", reason)
 
     def _write_status(self, status, reason=None, results=None):
-        write_json(os.path.join(self.run_dir, "status.json"),
+        write_json(os.path.join(self.run_dir, STATUS_FILE),
                    dict({"status": status, "reason": reason, "epochs_logged": len(self.history),
-                  "comet_experiment": self.experiment_key},
-                        **(results or {})))
+                         "comet_experiment": self.experiment_key}, **(results or {})))
+
+
+def read_status(run_dir):
+    """The status.json of a run folder ({'status', 'reason', 'epochs_logged', 'comet_experiment',
+    ...}), or None where the run ended before its record did."""
+    try:
+        with open(os.path.join(run_dir, STATUS_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 class SilentLog:
