@@ -18,7 +18,7 @@ from commands import seed_group, train_flags
 from common import interrupts
 from common.cli import USER_ERRORS, command, report_export, say
 from data import Dataset, prepare
-from training import checkpoint, config as run_config, distributed, population, tracking
+from training import checkpoint, config as run_config, distributed, population, precision, tracking
 from training.config import RunConfig
 from training.export import export
 from training.loop import IntervalReport, TrainingDiverged, fit
@@ -62,6 +62,9 @@ def start(args, parser):
     Returns the Run."""
     ctx, worker = train_flags.open_devices(args, parser)
     config, source = train_flags.resolve_run(args, parser, worker)
+    slower = precision.slowdown(config.precision)
+    if slower:
+        print("warning: %s" % slower, file=sys.stderr, flush=True)
     resume_from = (checkpoint.read_matching(config.model_prefix, config.load_epoch, config.model,
                                             config.class_names)
                    if config.load_epoch is not None else None)
@@ -84,7 +87,7 @@ def open_outputs(config, dataset, state, worker, source, resume_from):
     run_log = tracking.open_run_log(config, settings, resumed=resume_from)
     say(config, "training on %s%s%s: %d training / %d test images of %d classes (%s); run folder %s"
         % (", ".join(map(str, state.ctx)), " x %d workers" % worker.num_workers if worker.distributed else "",
-           " in %s mixed precision" % config.precision if config.amp else "",
+           " in %s mixed precision (%s kernels)" % (config.precision, settings["kernels"]) if config.amp else "",
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
     meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,

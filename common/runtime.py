@@ -3,14 +3,17 @@
     start(command)       what every script and tool runs: the interrupt handling (interrupts.py),
                          prepare(), then the command's main; a stop is one line and exit code 130
     prepare()            a Python MXNet works on, every CPU core, a numpy MXNet works with, the
-                         CUDA libraries of its GPU build, then MXNet itself; each failure is one
-                         `error:` line and exit code 1
+                         CUDA libraries of its GPU build, AMX for oneDNN where the CPU has it
+                         (cpu.py), then MXNet itself; each failure is one `error:` line and exit
+                         code 1
+    compute_cpu()        (cpu.Cpu, cpu.Amx): the CPU and what prepare() decided about its AMX
     report()             the same steps as lines that go on past a failure, for bug reports:
                          python -m tools.gpu_report (./train.sh --gpu-report)
 
 Why before MXNet loads: MXNet reads OMP_NUM_THREADS once, when it is first imported, and by
 default uses only half the cores (an epoch on a 2-core CPU takes half the time with all of
-them); the CUDA libraries must be loaded before libmxnet.so is (cuda.py); and a Python or numpy
+them); the CUDA libraries must be loaded before libmxnet.so is (cuda.py); oneDNN must start with
+its ISA cap, after the kernel granted AMX (cpu.py); and a Python or numpy
 MXNet cannot run on fails inside its import with a traceback instead of a sentence.
 
 So an entry point's file imports only the standard library and `common` at its top: a script
@@ -19,12 +22,13 @@ tool passes its own main(), which imports what loads MXNet inside it. tests/test
 every script and tool and fails if MXNet is imported before prepare() has run. Importing this
 module changes nothing in the process.
 """
+import contextlib
 import importlib
 import os
 import sys
 from importlib import metadata
 
-from . import interrupts
+from . import cpu, interrupts
 
 PYTHONS = ((3, 8), (3, 11))  # oldest and newest Python that MXNet 1.9.1's numpy<1.24 has wheels for
 NUMPY_TOO_NEW = (1, 24)  # removed np.bool and np.PZERO, which MXNet 1.9.1 uses
@@ -32,6 +36,7 @@ SETUP = ("set up with ./train.sh (or ./test.sh), which builds the project's envi
          "machine, or pip install -r requirements-cpu.txt (CPU) / -r requirements.txt (GPU)")
 
 _ready = False  # set by prepare() (and the report) once MXNet may load
+_compute_cpu = None  # (cpu.Cpu, cpu.Amx), decided by prepare()
 
 
 def ready():
@@ -63,8 +68,13 @@ def prepare():
     use_all_cores()
     check_numpy()
     load_cuda_libraries()
+    try:
+        amx = take_amx()
+    except cpu.AmxError as e:
+        sys.exit("error: %s" % e)
     _ready = True
-    import_mxnet()
+    with onednn_started(amx):
+        import_mxnet()
 
 
 def check_python(version=None):
@@ -126,6 +136,40 @@ def load_cuda_libraries():
         os.environ.setdefault("MXNET_CUDNN_LIB_CHECKING", "0")  # why: cuda.quiet_cudnn_check
 
 
+def take_amx():
+    """Asks the kernel for AMX where the CPU has it and the user's ISA cap allows it (cpu.decide);
+    returns the decision, kept for compute_cpu(). Raises cpu.AmxError where the user's own cap
+    asks oneDNN for AMX that the kernel refused (the run would die of SIGILL)."""
+    global _compute_cpu
+    machine = cpu.read()
+    amx = cpu.decide(machine, os.environ, cpu.request_amx)
+    _compute_cpu = (machine, amx)
+    return amx
+
+
+def compute_cpu():
+    """(cpu.Cpu, cpu.Amx) of this process: what prepare() decided; in a process that loaded
+    MXNet without it, AMX is off ('unasked')."""
+    if _compute_cpu is not None:
+        return _compute_cpu
+    machine = cpu.read()
+    return machine, cpu.unasked(machine)
+
+
+@contextlib.contextmanager
+def onednn_started(amx):
+    """The block MXNet is imported in: oneDNN starts at its end with the cap amx gives, which the
+    environment holds for the block only. oneDNN reads its cap at its first primitive, not when
+    MXNet loads: one tiny convolution is that primitive."""
+    with cpu.onednn_cap(amx):
+        yield
+        if amx.cap:
+            import mxnet as mx
+
+            one = mx.nd.ones((1, 1, 1, 1), ctx=mx.cpu())
+            mx.nd.Convolution(one, one, kernel=(1, 1), num_filter=1, no_bias=True).wait_to_read()
+
+
 def import_mxnet():
     """Imports MXNet; exits with one line when it is missing or its library cannot load."""
     try:
@@ -140,7 +184,8 @@ def import_mxnet():
 
 def report():
     """prepare()'s steps as lines for a bug report, going on past each failure: Python, numpy,
-    threads, each CUDA library and where it was found, MXNet's view of the GPUs."""
+    threads, each CUDA library and where it was found, the CPU and where it runs bfloat16, MXNet's
+    view of the GPUs."""
     global _ready
     from . import cuda
 
@@ -149,10 +194,16 @@ def report():
     use_all_cores()
     lines.append("OMP_NUM_THREADS=%s" % os.environ["OMP_NUM_THREADS"])
     lines += cuda.report()
+    try:
+        amx = take_amx()
+        lines += cpu.describe(*compute_cpu())
+    except cpu.AmxError as e:
+        amx = cpu.Amx("refused")
+        lines.append("AMX: error: %s" % e)
     _ready = True
     try:
-        import mxnet as mx
-
+        with onednn_started(amx):
+            import mxnet as mx
         features = mx.runtime.Features()
         lines.append("MXNet %s loaded: %d GPU(s) visible; CUDA %s, CUDNN %s, NCCL %s, MKLDNN %s" % (
             mx.__version__, mx.context.num_gpus(), *(

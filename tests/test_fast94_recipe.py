@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from commands import train_flags
+from common import cpu
 from helpers import archive_messages, digest, json_lines, predict, run_cli, without_timing
-from training import distributed, fast94, precision
+from training import distributed, fast94
 from training.config import RunConfig
 from training.loop import train_one_epoch
 from training.state import build_state
@@ -208,7 +209,7 @@ def test_seeds_run_the_recipe_once_per_seed(data_dir, tmp_path):
         assert (config["seed"], config["recipe"], config["epochs"]) == (seed, "fast94", 0.5)
 
 
-@pytest.mark.skipif(not precision.cpu_flags() & set(precision.BF16_CPU_FLAGS),
+@pytest.mark.skipif(not cpu.read().flags & set(cpu.BF16_FLAGS),
                     reason="this CPU has neither AVX512_BF16 nor AMX")
 def test_the_recipe_trains_in_bfloat16_and_exports_in_float32(data_dir, tmp_path):
     export = str(tmp_path / "exported")

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from helpers import REPO, TIMING, archive_messages, copy_checkpoint, digest, experiment_json, predict, run_cli
+from common import cpu
 from training import precision
 
-BF16_CPU = bool(precision.cpu_flags() & set(precision.BF16_CPU_FLAGS))
+BF16_CPU = bool(cpu.read().flags & set(cpu.BF16_FLAGS))
 needs_bf16_cpu = pytest.mark.skipif(not BF16_CPU, reason="this CPU has neither AVX512_BF16 nor AMX")
 
 
@@ -44,14 +45,6 @@ def test_the_precision_of_each_device(amp, dtype, device, flags, expected):
 def test_a_precision_the_device_cannot_run_is_refused(dtype, device, flags, message):
     with pytest.raises(ValueError, match=message):
         precision.choose(True, dtype, device, flags)
-
-
-def test_cpu_flags_are_read_from_the_kernels_list(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16\n\n"
-                       "processor\t: 1\nflags\t\t: fpu avx2 avx512_bf16\n")
-    assert precision.cpu_flags(str(cpuinfo)) == {"fpu", "avx2", "avx512_bf16"}
-    assert precision.cpu_flags(str(tmp_path / "none")) == set()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -99,6 +92,9 @@ def test_an_amp_run_on_this_cpu_trains_in_bfloat16_and_says_so(amp_run):
     params = {m["payload"]["param"]["paramName"]: m["payload"]["param"]["paramValue"]
               for m in messages if m["type"] == "parameter_msg"}
     assert params["precision"] == "bfloat16" and "bfloat16" in experiment_json(archive)["tags"]
+    machine = cpu.read()  # what it ran on, for runs compared on a dashboard
+    assert params["cpu_model"] == config["cpu_model"] == machine.name
+    assert params["kernels"] == config["kernels"] == ("AMX" if set(cpu.AMX_FLAGS) <= machine.flags else "AVX512_BF16")
     record = json.load(open(folder / "m-0003.json"))
     assert record["config"]["precision"] == "bfloat16"
     assert record["loss_scale"] == {"loss_scale": 1.0, "next_loss_scale": 1.0, "unskipped": 0}

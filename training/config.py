@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import mxnet as mx
 import numpy as np
 
+from common import runtime
 from common.runtime import installed_version
 from data import parse_classes
 
@@ -102,17 +103,20 @@ def schedule_name(config):
 
 
 def recorded_settings(config, dataset, ctx, worker, source_name):
-    """Every effective setting of the run, and what it ran on (never any secret), as JSON values:
+    """Every effective setting of the run, and what it ran on (the CPU, whether its AMX was used,
+    the kernels its precision ran on; never any secret), as JSON values:
     the run folder's config.json, Comet's parameters, and the `config` of checkpoints and exports."""
     values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
               if k != "quiet"}
+    device = "gpu" if ctx[0].device_type == "gpu" else "cpu"
+    machine, amx = runtime.compute_cpu()
     values.update({
         "dataset": source_name,
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,
         "train_images": dataset.train_x.shape[0], "test_images": dataset.test_x.shape[0],
         "nesterov": config.optimizer in ("nag", "nesterovsgd"), "weight_decay": config.wd,
         "lr_schedule": schedule_name(config),
-        "device": "gpu" if ctx[0].device_type == "gpu" else "cpu", "contexts": [str(c) for c in ctx],
+        "device": device, "contexts": [str(c) for c in ctx],
         "num_devices": len(ctx), "num_workers": worker.num_workers,
         "global_batch_size": config.batch_size * worker.workers_per_update,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
@@ -120,5 +124,9 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
         "version_mxnet": mx.__version__, "version_gluoncv": installed_version("gluoncv"),
         "version_numpy": np.__version__, "version_comet_ml": installed_version("comet_ml"),
         "version_python": platform.python_version(), "host_cpu": platform.machine(),
+        # what it computed on: dashboards compare runs of one CPU, and of one path of its precision
+        "cpu_model": machine.name, "cpu_cores": machine.cores,
+        "amx": amx.status + (": " + amx.reason if amx.reason else ""),
+        "kernels": precision.kernels(config.precision, device),
     })
     return values

@@ -2,6 +2,9 @@
 
     choose(amp, amp_dtype, device_type)   'float32', 'float16' or 'bfloat16'; ValueError (a usage
                                           error) where the device cannot run what was asked
+    kernels(precision, device_type)       where the arithmetic runs: 'CUDA', 'float32', or oneDNN's
+                                          bfloat16 'AMX' or 'AVX512_BF16' kernels
+    slowdown(precision)                   why this CPU runs the precision slower than float32, or None
     enable(precision)                     mxnet.contrib.amp.init, before any network is built
     attach(trainer, precision)            amp.init_trainer: dynamic loss scaling
     backward(losses, trainer)             autograd.backward, of the scaled losses under AMP
@@ -16,29 +19,18 @@ backward pass, the Trainer divides it out again, and a step whose gradients over
 and the scale halved (doubled again after 2,000 clean steps). bfloat16 has float32's exponent
 range and needs no scaling; it goes through the same calls with a scale of 1 that is never
 checked (UnitScale), so the CPU runs the wiring a GPU runs. MXNet's CPU has bfloat16 kernels in oneDNN only for CPUs with
-AVX512_BF16 or AMX; elsewhere it would fall back to kernels slower than float32, and it has no
-float16 matrix product at all. Its GPUs have no bfloat16 kernels.
+AVX512_BF16 or AMX (common/cpu.py: AMX needs the kernel's permission and oneDNN's cap, which
+runtime.prepare gives); elsewhere it would fall back to kernels slower than float32, and it has
+no float16 matrix product at all. Its GPUs have no bfloat16 kernels.
 
 amp.init changes MXNet's operator functions for the rest of the process: a run calls it once,
 from main, and tests call it in a process of their own.
 """
 import contextlib
 
+from common import cpu, runtime
+
 AMP_DTYPES = ("float16", "bfloat16")  # --amp-dtype
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of the CPUs oneDNN runs bfloat16 on
-CPUINFO = "/proc/cpuinfo"
-
-
-def cpu_flags(path=CPUINFO):
-    """The CPU's feature flags as the kernel lists them (an empty set where it does not)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def choose(amp, amp_dtype, device_type, flags=None):
@@ -55,13 +47,30 @@ def choose(amp, amp_dtype, device_type, flags=None):
         raise ValueError("--amp-dtype float16 runs on GPUs only: MXNet's CPU kernels have no float16 "
                          "matrix product; on a CPU --amp computes in bfloat16")
     if device_type == "cpu":
-        flags = cpu_flags() if flags is None else flags
-        if not flags & set(BF16_CPU_FLAGS):
+        flags = cpu.read().flags if flags is None else flags
+        if not flags & set(cpu.BF16_FLAGS):
             raise ValueError(
                 "--amp on the CPU computes in bfloat16, which needs a CPU with AVX512_BF16 or AMX "
                 "(flags avx512_bf16 or amx_bf16 in %s), and this CPU has neither: MXNet would fall "
-                "back to bfloat16 kernels slower than float32. Train without --amp" % CPUINFO)
+                "back to bfloat16 kernels slower than float32. Train without --amp" % cpu.CPUINFO)
     return dtype
+
+
+def kernels(precision, device_type):
+    """Where a run's arithmetic runs: 'CUDA' on GPUs; on the CPU 'float32', or for bfloat16 the
+    oneDNN kernels this process has: 'AMX', 'AVX512_BF16' or 'reference' (runtime.compute_cpu)."""
+    if device_type == "gpu":
+        return "CUDA"
+    if precision != "bfloat16":
+        return "float32"
+    return cpu.bf16_kernels(*runtime.compute_cpu()) or "reference"
+
+
+def slowdown(precision):
+    """The line a bfloat16 run on the CPU says where it is known to run slower than float32 here
+    (its reason and what would help), or None."""
+    why = cpu.bf16_slower(*runtime.compute_cpu()) if precision == "bfloat16" else None
+    return "--amp runs slower than float32 on this CPU: %s; or train without --amp" % why if why else None
 
 
 def enable(precision, image_convolution_filters=None):
