@@ -3,7 +3,6 @@
     read(path)                  Cpu: model name, vendor, family and model numbers, flags, cores
     decide(cpu, environ, ask)   Amx: whether this process runs oneDNN's AMX kernels, and why not
     request_amx()               asks the kernel for the AMX tile state (the `ask` of decide)
-    onednn_cap(amx)             a block in which oneDNN starts with the ISA cap the decision gives
     bf16_kernels(cpu, amx)      'AMX', 'AVX512_BF16' or None: where bfloat16 runs
     bf16_slower(cpu, amx)       why bfloat16 runs slower than float32 here, or None
     describe(cpu, amx)          lines for a report
@@ -17,14 +16,13 @@ only once the kernel grants it does oneDNN get the cap. AMX computes bfloat16 an
 float32 runs the same kernels either way.
 
 oneDNN reads its cap once, at its first primitive, not when MXNet loads; the cap is in the
-environment for that moment only (runtime.prepare), so that a child process (a run of --seeds, a
+environment for that moment only (engine.starting), so that a child process (a run of --seeds, a
 sweep trial, a test's interpreter) inherits neither the cap nor the permission (execve drops it)
 and decides for itself. A cap the user set (DNNL_MAX_CPU_ISA, or ONEDNN_MAX_CPU_ISA, the name
 newer oneDNN reads, which 2.4.4 does not) is obeyed as given.
 
 Standard library only: it runs before MXNet loads. Importing it changes nothing.
 """
-import contextlib
 import ctypes
 import errno
 import os
@@ -151,24 +149,6 @@ def request_amx():
     if libc.syscall(SYS_ARCH_PRCTL, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0:
         return None
     return errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno()))
-
-
-@contextlib.contextmanager
-def onednn_cap(amx):
-    """A block in which the environment holds the cap oneDNN must start with (nothing where the
-    decision keeps the environment's own); as the user gave it again after."""
-    if amx.cap is None:
-        yield
-        return
-    before = os.environ.get(ONEDNN_CAP)
-    os.environ[ONEDNN_CAP] = amx.cap
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[ONEDNN_CAP]
-        else:
-            os.environ[ONEDNN_CAP] = before
 
 
 def effective_cap(amx, environ):

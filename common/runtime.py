@@ -6,14 +6,15 @@
                          CUDA libraries of its GPU build, AMX for oneDNN where the CPU has it
                          (cpu.py), then MXNet itself; each failure is one `error:` line and exit
                          code 1
-    compute_cpu()        (cpu.Cpu, cpu.Amx): the CPU and what prepare() decided about its AMX
+    setup()              what prepare() decided: the CPU, its AMX (cpu.py), MXNet's engine (engine.py)
     report()             the same steps as lines that go on past a failure, for bug reports:
                          python -m tools.gpu_report (./train.sh --gpu-report)
 
 Why before MXNet loads: MXNet reads OMP_NUM_THREADS once, when it is first imported, and by
 default uses only half the cores (an epoch on a 2-core CPU takes half the time with all of
 them); the CUDA libraries must be loaded before libmxnet.so is (cuda.py); oneDNN must start with
-its ISA cap, after the kernel granted AMX (cpu.py); and a Python or numpy
+its ISA cap, after the kernel granted AMX (cpu.py), and MXNet with its engine (engine.py), both
+at its first operator; and a Python or numpy
 MXNet cannot run on fails inside its import with a traceback instead of a sentence.
 
 So an entry point's file imports only the standard library and `common` at its top: a script
@@ -22,13 +23,13 @@ tool passes its own main(), which imports what loads MXNet inside it. tests/test
 every script and tool and fails if MXNet is imported before prepare() has run. Importing this
 module changes nothing in the process.
 """
-import contextlib
 import importlib
 import os
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 
-from . import cpu, interrupts
+from . import cpu, engine, interrupts
 
 PYTHONS = ((3, 8), (3, 11))  # oldest and newest Python that MXNet 1.9.1's numpy<1.24 has wheels for
 NUMPY_TOO_NEW = (1, 24)  # removed np.bool and np.PZERO, which MXNet 1.9.1 uses
@@ -36,7 +37,15 @@ SETUP = ("set up with ./train.sh (or ./test.sh), which builds the project's envi
          "machine, or pip install -r requirements-cpu.txt (CPU) / -r requirements.txt (GPU)")
 
 _ready = False  # set by prepare() (and the report) once MXNet may load
-_compute_cpu = None  # (cpu.Cpu, cpu.Amx), decided by prepare()
+_setup = None  # the Setup prepare() decided
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What prepare() decided for this process."""
+    cpu: cpu.Cpu
+    amx: cpu.Amx
+    engine: str  # MXNet's execution engine (engine.py)
 
 
 def ready():
@@ -69,11 +78,11 @@ def prepare():
     check_numpy()
     load_cuda_libraries()
     try:
-        amx = take_amx()
+        chosen = decide()
     except cpu.AmxError as e:
         sys.exit("error: %s" % e)
     _ready = True
-    with onednn_started(amx):
+    with engine.starting(chosen, _setup.amx.cap):
         import_mxnet()
 
 
@@ -136,38 +145,28 @@ def load_cuda_libraries():
         os.environ.setdefault("MXNET_CUDNN_LIB_CHECKING", "0")  # why: cuda.quiet_cudnn_check
 
 
-def take_amx():
-    """Asks the kernel for AMX where the CPU has it and the user's ISA cap allows it (cpu.decide);
-    returns the decision, kept for compute_cpu(). Raises cpu.AmxError where the user's own cap
+def decide():
+    """Decides the Setup, kept for setup(): asks the kernel for AMX where the CPU has it and the
+    user's ISA cap allows it (cpu.decide), and chooses MXNet's engine (engine.choose). Returns the
+    engine to set (None: the environment's own). Raises cpu.AmxError where the user's own cap
     asks oneDNN for AMX that the kernel refused (the run would die of SIGILL)."""
-    global _compute_cpu
+    global _setup
+    from . import cuda
+
     machine = cpu.read()
     amx = cpu.decide(machine, os.environ, cpu.request_amx)
-    _compute_cpu = (machine, amx)
-    return amx
+    chosen = engine.choose(os.environ, cuda.gpu_build())
+    _setup = Setup(machine, amx, engine.in_use(chosen, os.environ))
+    return chosen
 
 
-def compute_cpu():
-    """(cpu.Cpu, cpu.Amx) of this process: what prepare() decided; in a process that loaded
-    MXNet without it, AMX is off ('unasked')."""
-    if _compute_cpu is not None:
-        return _compute_cpu
+def setup():
+    """The Setup of this process: what prepare() decided; in a process that loaded MXNet without
+    it, AMX is off ('unasked') and the engine is the environment's."""
+    if _setup is not None:
+        return _setup
     machine = cpu.read()
-    return machine, cpu.unasked(machine)
-
-
-@contextlib.contextmanager
-def onednn_started(amx):
-    """The block MXNet is imported in: oneDNN starts at its end with the cap amx gives, which the
-    environment holds for the block only. oneDNN reads its cap at its first primitive, not when
-    MXNet loads: one tiny convolution is that primitive."""
-    with cpu.onednn_cap(amx):
-        yield
-        if amx.cap:
-            import mxnet as mx
-
-            one = mx.nd.ones((1, 1, 1, 1), ctx=mx.cpu())
-            mx.nd.Convolution(one, one, kernel=(1, 1), num_filter=1, no_bias=True).wait_to_read()
+    return Setup(machine, cpu.unasked(machine), engine.in_use(None, os.environ))
 
 
 def import_mxnet():
@@ -195,14 +194,16 @@ def report():
     lines.append("OMP_NUM_THREADS=%s" % os.environ["OMP_NUM_THREADS"])
     lines += cuda.report()
     try:
-        amx = take_amx()
-        lines += cpu.describe(*compute_cpu())
+        chosen = decide()
+        lines += cpu.describe(_setup.cpu, _setup.amx)
+        cap = _setup.amx.cap
     except cpu.AmxError as e:
-        amx = cpu.Amx("refused")
+        chosen, cap = engine.choose(os.environ, cuda.gpu_build()), None
         lines.append("AMX: error: %s" % e)
+    lines.append("MXNet engine: %s" % engine.in_use(chosen, os.environ))
     _ready = True
     try:
-        with onednn_started(amx):
+        with engine.starting(chosen, cap):
             import mxnet as mx
         features = mx.runtime.Features()
         lines.append("MXNet %s loaded: %d GPU(s) visible; CUDA %s, CUDNN %s, NCCL %s, MKLDNN %s" % (

@@ -65,7 +65,7 @@ def test_prepare_ends_with_one_line_where_the_users_amx_cap_is_refused(monkeypat
     monkeypatch.setattr(cpu, "read", lambda path=cpu.CPUINFO: INTEL_AMX)
     monkeypatch.setattr(cpu, "request_amx", Kernel("EINVAL"))
     monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_AMX")
-    monkeypatch.setattr(runtime, "_compute_cpu", runtime._compute_cpu)
+    monkeypatch.setattr(runtime, "_setup", runtime._setup)
     with pytest.raises(SystemExit) as stop:
         runtime.prepare()
     assert str(stop.value).startswith("error: DNNL_MAX_CPU_ISA=AVX512_CORE_AMX asks oneDNN for AMX")
@@ -120,7 +120,8 @@ def test_the_cpu_is_read_from_the_kernels_list(tmp_path):
 
 
 def test_a_bfloat16_run_says_when_it_is_slower_than_float32(monkeypatch):
-    monkeypatch.setattr(runtime, "compute_cpu", lambda: (INTEL_AMX, cpu.Amx("refused", None, cpu.REFUSED % "EPERM")))
+    monkeypatch.setattr(runtime, "_setup", runtime.Setup(INTEL_AMX, cpu.Amx("refused", None, cpu.REFUSED % "EPERM"),
+                                                         "NaiveEngine"))
     line = precision.slowdown("bfloat16")
     assert line.startswith("--amp runs slower than float32 on this CPU: this CPU's AMX units are unused "
                            "(the kernel refused this process the AMX tile state (arch_prctl: EPERM)")
@@ -128,7 +129,7 @@ def test_a_bfloat16_run_says_when_it_is_slower_than_float32(monkeypatch):
     assert precision.slowdown("float32") is None
     assert (precision.kernels("bfloat16", "cpu"), precision.kernels("float32", "cpu"),
             precision.kernels("float16", "gpu")) == ("AVX512_BF16", "float32", "CUDA")
-    monkeypatch.setattr(runtime, "compute_cpu", lambda: (ZEN4, cpu.Amx("absent")))
+    monkeypatch.setattr(runtime, "_setup", runtime.Setup(ZEN4, cpu.Amx("absent"), "NaiveEngine"))
     assert precision.slowdown("bfloat16") is None
 
 
@@ -145,8 +146,8 @@ def test_the_kernels_answer_is_read_by_the_real_syscall():
 
 @needs_amx
 def test_this_test_process_runs_amx_and_left_the_environment_as_it_was():
-    machine, amx = runtime.compute_cpu()  # pytest_configure prepared this process
-    assert amx.status == "on" and cpu.bf16_kernels(machine, amx) == "AMX"
+    setup = runtime.setup()  # pytest_configure prepared this process
+    assert setup.amx.status == "on" and cpu.bf16_kernels(setup.cpu, setup.amx) == "AMX"
     assert os.environ.get("DNNL_MAX_CPU_ISA") != "AVX512_CORE_AMX"
 
 

@@ -109,7 +109,7 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
     values = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
               if k != "quiet"}
     device = "gpu" if ctx[0].device_type == "gpu" else "cpu"
-    machine, amx = runtime.compute_cpu()
+    setup = runtime.setup()
     values.update({
         "dataset": source_name,
         "class_names": dataset.class_names, "num_classes": dataset.num_classes,
@@ -125,8 +125,8 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
         "version_numpy": np.__version__, "version_comet_ml": installed_version("comet_ml"),
         "version_python": platform.python_version(), "host_cpu": platform.machine(),
         # what it computed on: dashboards compare runs of one CPU, and of one path of its precision
-        "cpu_model": machine.name, "cpu_cores": machine.cores,
-        "amx": amx.status + (": " + amx.reason if amx.reason else ""),
-        "kernels": precision.kernels(config.precision, device),
+        "cpu_model": setup.cpu.name, "cpu_cores": setup.cpu.cores,
+        "amx": setup.amx.status + (": " + setup.amx.reason if setup.amx.reason else ""),
+        "kernels": precision.kernels(config.precision, device), "mxnet_engine": setup.engine,
     })
     return values

@@ -58,18 +58,20 @@ def choose(amp, amp_dtype, device_type, flags=None):
 
 def kernels(precision, device_type):
     """Where a run's arithmetic runs: 'CUDA' on GPUs; on the CPU 'float32', or for bfloat16 the
-    oneDNN kernels this process has: 'AMX', 'AVX512_BF16' or 'reference' (runtime.compute_cpu)."""
+    oneDNN kernels this process has: 'AMX', 'AVX512_BF16' or 'reference' (runtime.setup)."""
     if device_type == "gpu":
         return "CUDA"
     if precision != "bfloat16":
         return "float32"
-    return cpu.bf16_kernels(*runtime.compute_cpu()) or "reference"
+    setup = runtime.setup()
+    return cpu.bf16_kernels(setup.cpu, setup.amx) or "reference"
 
 
 def slowdown(precision):
     """The line a bfloat16 run on the CPU says where it is known to run slower than float32 here
     (its reason and what would help), or None."""
-    why = cpu.bf16_slower(*runtime.compute_cpu()) if precision == "bfloat16" else None
+    setup = runtime.setup()
+    why = cpu.bf16_slower(setup.cpu, setup.amx) if precision == "bfloat16" else None
     return "--amp runs slower than float32 on this CPU: %s; or train without --amp" % why if why else None
 
 

@@ -9,6 +9,6 @@ PER_RUN_SETTINGS = frozenset({
     "run_name", "run_group", "output_dir", "tags",  # names and folders
     "load_epoch", "model_prefix", "export", "export_batch_statistics",  # what is read and written
     "omp_num_threads", "log_interval",  # how it runs and talks
-    "cpu_model", "cpu_cores", "amx", "kernels",  # what it ran on
+    "cpu_model", "cpu_cores", "amx", "kernels", "mxnet_engine",  # what it ran on
     "comet_project", "comet_workspace", "no_comet_model",  # where it is reported
 })
