@@ -1,4 +1,5 @@
 """Every run's record: stdout, its own folder, and Comet (offline archive, bogus key, disabled)."""
+import io
 import json
 import os
 import struct
@@ -9,6 +10,7 @@ import zipfile
 import pytest
 
 from helpers import REPO, archive_messages, experiment_json, run_cli
+from training import tracking
 
 EPOCH_METRICS = ["train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec"]
 SECRET = "bogus-key-0123456789abcdef"  # must appear nowhere
@@ -108,7 +110,7 @@ def test_the_run_folder_holds_config_metrics_and_confusion_matrix(offline_run):
     assert sum(map(sum, confusion["matrix"])) == 80
     correct = confusion["matrix"][0][0] + confusion["matrix"][1][1]
     assert correct / 80 == pytest.approx(json.loads(result.stdout.splitlines()[-1])["test_acc"])
-    # the pictures: curves redrawn after every epoch, the confusion matrix at the end
+    # the pictures, drawn at the end: the curves of every epoch, the confusion matrix
     width, height = png_size(os.path.join(run_dir, "curves.png"))
     assert width > 1000 and height > 300
     assert min(png_size(os.path.join(run_dir, "confusion_matrix.png"))) > 300
@@ -264,3 +266,20 @@ def test_a_finished_run_says_so_in_its_folder_and_on_comet(offline_run):
     _, messages = archive_messages(run_dir)
     others = {m["payload"]["key"]: m["payload"]["value"] for m in messages if m["type"] == "log_other"}
     assert others["status"] == "finished"
+
+
+def test_curves_are_redrawn_once_curves_every_seconds_have_passed_and_at_the_end(tmp_path, monkeypatch):
+    log = tracking.RunLog(str(tmp_path), {"run_name": "curves"}, stream=io.StringIO())
+    curves = tmp_path / "curves.png"
+    record = lambda epoch: {"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "train_acc": 0.5, "test_acc": 0.5,
+                            "lr": 0.1, "time": 1.0, "images_per_sec": 1.0, "epoch_time": 1.0}
+    log.log_epoch(record(0), step=10)  # the run has just started: no drawing yet
+    assert not curves.exists()
+    monkeypatch.setattr(tracking, "CURVES_EVERY", 0)
+    log.log_epoch(record(1), step=20)
+    drawn = curves.read_bytes()
+    monkeypatch.setattr(tracking, "CURVES_EVERY", 3600)
+    log.log_epoch(record(2), step=30)  # drawn a moment ago
+    assert curves.read_bytes() == drawn
+    log.close("interrupted")  # the end draws every epoch, however the run ends
+    assert curves.read_bytes() != drawn and len(log.history) == log.curves_drawn == 3

@@ -2,7 +2,8 @@
 
 RunLog.log_epoch is the one place an epoch is reported: a JSON line on stdout, a line in
 RUN_DIR/metrics.jsonl and the same values on the Comet experiment, under the same names; the run
-folder's curves.png is redrawn with it.
+folder's curves.png is redrawn with it once CURVES_EVERY seconds have passed since it was last
+drawn, and at the run's end however it ends.
 
 Comet never stops training. With an API key (COMET_API_KEY or a Comet config file) the run goes
 online; without one, or when the online experiment cannot start or fails later, it is written as
@@ -15,6 +16,7 @@ import glob
 import json
 import os
 import sys
+import time
 
 from common import interrupts
 from common.files import write_json
@@ -58,6 +60,10 @@ COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
 EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
 LAST_EPOCH_METRICS = ("tta_test_acc",)  # in the last epoch's record of a run with test-time augmentation
 STATUS_FILE = "status.json"  # how a run ended, in its folder (RunLog.close, read_status)
+# Seconds between redraws of curves.png while a run trains: a drawing (with matplotlib's import
+# the first time) costs as much as several training steps of the spec's task, whose epochs are
+# seconds long; stdout, metrics.jsonl and Comet have every epoch as it ends.
+CURVES_EVERY = 30
 
 
 def comet_disabled(no_comet_flag):
@@ -255,6 +261,7 @@ class RunLog:
             json.dump(settings, f, indent=2, sort_keys=True)
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
         self.curves_path = os.path.join(run_dir, "curves.png")
+        self.curves_drawn, self.curves_drawn_at = 0, time.monotonic()  # epochs in curves.png, when
         open(self.metrics_path, "w").close()
 
     @property
@@ -270,11 +277,18 @@ class RunLog:
         with open(self.metrics_path, "a") as f:
             f.write(line + "\n")
         self.history.append(record)
-        plots.draw_curves(self.history, self.curves_path, self.title)
+        if time.monotonic() - self.curves_drawn_at >= CURVES_EVERY:
+            self.draw_curves()
         if self.comet is not None:
             self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS + LAST_EPOCH_METRICS
                                             if k in record},
                             step=step, epoch=record["epoch"])
+
+    def draw_curves(self):
+        """Redraws curves.png with every epoch logged so far (nothing when it has them all)."""
+        if len(self.history) > self.curves_drawn:
+            plots.draw_curves(self.history, self.curves_path, self.title)
+            self.curves_drawn, self.curves_drawn_at = len(self.history), time.monotonic()
 
     def finish(self, confusion, class_names, model_summary, model=None, results=None):
         """The end of a run that trained to the end: confusion matrix (numbers and picture), model
@@ -285,6 +299,7 @@ class RunLog:
                    {"labels": class_names, "matrix": confusion})
         confusion_png = plots.draw_confusion(confusion, class_names,
                                              os.path.join(self.run_dir, "confusion_matrix.png"))
+        self.draw_curves()
         with open(os.path.join(self.run_dir, "model.txt"), "w") as f:
             f.write(model_summary + "\n")
         if self.comet is not None:
@@ -308,6 +323,7 @@ class RunLog:
         user, 'pruned' by a sweep, or 'failed') and why, and the Comet experiment is ended (its
         upload, or its offline archive written). Closing again after an interrupted close ends
         Comet then."""
+        self.draw_curves()
         self._write_status(status, reason, results)
         if self.comet is None or self.comet_ended:
             return
