@@ -27,7 +27,19 @@ On CPUs, MXNet's oneDNN build can compute BatchNorm and the ReLU after it as one
 fused operator (same numbers, about 20% less time per training step, see
 docs/results-and-speed.md); that operator has no GPU implementation, so it is a switch
 (`fuse_bn_relu`) that the training script turns on for CPU contexts only.
+
+The widened first stage (`widen_first_stage`, for bfloat16 on AMX): the first ConvBlock's 16
+channels are handed on as WIDE_STAGE channels, the others exactly 0, and the convolutions of the
+first ResidualBlock read them with as many zero weights; the same numbers (every added term is
+an exact 0), the same parameters. Why: MXNet 1.9.1 accepts a oneDNN kernel only when its weight
+layout has the size of the weight array, and oneDNN's AMX kernels pad 16 input channels to 32,
+so a convolution of 16 channels fell back to AVX-512 kernels in another memory layout, and the
+layout changes and a reference sum around them took a quarter of a bfloat16 step
+(docs/results-and-speed.md). The training script turns it on for bfloat16 on AMX only; exports
+are traced without it (`portable`).
 """
+import contextlib
+
 import mxnet as mx
 from mxnet import autograd
 from mxnet.gluon import nn
@@ -36,6 +48,7 @@ WIDTHS = (16, 32, 64, 128)  # output channels of the four blocks
 POOL_AFTER = (True, True, False)  # per ResidualBlock: 2x2 max pool after the 1st and 2nd; the last ends in the global pool
 LOGIT_SCALE = 0.125
 BN_EPSILON = 1e-5
+WIDE_STAGE = 32  # channels the widened first stage hands on: the fewest oneDNN's AMX kernels take unpadded
 
 # Uniform(-s, s) with s = sqrt(1 / fan_in), fan_in = cin * kh * kw (conv) or in_units (dense).
 FAN_IN_UNIFORM = mx.init.Xavier(rnd_type="uniform", factor_type="in", magnitude=1)
@@ -52,8 +65,27 @@ def can_fuse_bn_relu(ctx):
 
 def _conv(channels, kernel, in_channels):
     """A stride-1 'same' convolution without bias (3x3 pads 1, 1x1 pads 0)."""
-    return nn.Conv2D(channels, kernel, strides=1, padding=kernel // 2, use_bias=False,
-                     in_channels=in_channels, weight_initializer=FAN_IN_UNIFORM)
+    return Conv(channels, kernel, strides=1, padding=kernel // 2, use_bias=False,
+                in_channels=in_channels, weight_initializer=FAN_IN_UNIFORM)
+
+
+def _value(F, param, like):
+    """A child block's parameter inside its parent's hybrid_forward: its variable when a graph is
+    built, its value on like's context otherwise."""
+    return param.var() if F is mx.sym else param.data(like.context)
+
+
+def _embedding(F, weight, channels, width):
+    """Weights of a 3x3 convolution that copies its input's `channels` channels into the first
+    of `width` and leaves the rest 0: the identity at the kernel's centre, no gradient. Made from
+    weight (a parameter with `channels` filters), since under AMP a graph cannot create a constant
+    (AMP's wrappers fail on operators without inputs)."""
+    eye = F.diag(F.ones_like(F.sum(weight, axis=(1, 2, 3))))  # channels x channels
+    eye = F.pad(F.reshape(eye, shape=(0, 0, 1, 1)), mode="constant", pad_width=(0, 0, 0, 0, 1, 1, 1, 1))
+    extra = width - channels
+    zeros = F.zeros_like(F.slice_axis(F.tile(eye, reps=(-(-extra // channels), 1, 1, 1)), axis=0,
+                                      begin=0, end=extra))
+    return F.BlockGrad(F.concat(eye, zeros, dim=0))
 
 
 def _norm(channels, population_statistics):
@@ -72,12 +104,25 @@ def _norm(channels, population_statistics):
 # ----------------------------------------------------------------------------------------------
 # Blocks
 
+class Conv(nn.Conv2D):
+    """nn.Conv2D that can read an input widened by `zero_inputs` channels of zeros behind its
+    own: it adds as many input channels of zero weights (the widened first stage)."""
+    zero_inputs = 0
+
+    def hybrid_forward(self, F, x, weight, bias=None):
+        if self.zero_inputs:
+            zeros = F.zeros_like(F.slice_axis(weight, axis=1, begin=0, end=self.zero_inputs))
+            weight = F.concat(weight, zeros, dim=1)
+        return super().hybrid_forward(F, x, weight, bias)
+
+
 class ConvBlock(nn.HybridBlock):
     """y = ReLU(BN(Conv3x3(x))): the spec's Block without skip."""
 
     def __init__(self, channels, in_channels, population_statistics=False, **kwargs):
         super().__init__(**kwargs)
         self.taps = None  # a list that receives the BatchNorm's input (SpecResNet.tap_batch_norm_inputs)
+        self.widen_to = None  # channels its output is handed on as (the widened first stage)
         with self.name_scope():
             self.conv = _conv(channels, 3, in_channels)
             self.bn = _norm(channels, population_statistics)
@@ -89,7 +134,12 @@ class ConvBlock(nn.HybridBlock):
         y = self.bn(z)
         # Activation (not F.relu): oneDNN runs it in its own memory layout; F.relu forced two
         # layout conversions of the activations per call (docs/results-and-speed.md).
-        return y if self.bn.fuse_relu else F.Activation(y, act_type="relu")
+        y = y if self.bn.fuse_relu else F.Activation(y, act_type="relu")
+        if self.widen_to is None:
+            return y
+        channels = self.conv._channels
+        embedding = _embedding(F, _value(F, self.conv.weight, x), channels, self.widen_to)
+        return F.Convolution(y, embedding, kernel=(3, 3), pad=(1, 1), num_filter=self.widen_to, no_bias=True)
 
 
 class ResidualBlock(nn.HybridBlock):
@@ -130,7 +180,7 @@ class SpecResNet(nn.HybridBlock):
     """
 
     def __init__(self, num_classes=10, widths=WIDTHS, alpha=LOGIT_SCALE, fuse_bn_relu=False,
-                 population_statistics=False, **kwargs):
+                 widen_first_stage=False, population_statistics=False, **kwargs):
         super().__init__(**kwargs)
         self.population_statistics = population_statistics
         self._taps = None
@@ -150,6 +200,7 @@ class SpecResNet(nn.HybridBlock):
                                      weight_initializer=FAN_IN_UNIFORM))
             self.output.add(Scale(alpha))
         self.fuse_bn_relu(fuse_bn_relu)
+        self.widen_first_stage(widen_first_stage)
 
     def _conv_blocks(self):
         blocks = [block.body if isinstance(block, ResidualBlock) else block for block in self.features]
@@ -158,6 +209,31 @@ class SpecResNet(nn.HybridBlock):
     def batch_norms(self):
         """The BatchNorm blocks, from the input on."""
         return [block.bn for block in self._conv_blocks()]
+
+    def widen_first_stage(self, enabled):
+        """Hands the first ConvBlock's output on as WIDE_STAGE channels, the added ones 0, to a
+        first ResidualBlock that reads them with zero weights (module docstring), or not. The
+        parameters and the numbers are the same either way; a hybridized graph is rebuilt at the
+        next call."""
+        first, block = self.features[0], self.features[1]
+        extra = WIDE_STAGE - first.conv._channels if enabled else 0
+        first.widen_to = WIDE_STAGE if extra > 0 else None
+        block.body.conv.zero_inputs = block.skip.zero_inputs = max(extra, 0)
+        self.widened_first_stage = extra > 0
+        self._clear_cached_op()
+
+    @contextlib.contextmanager
+    def portable(self):
+        """A block in which the network computes as every MXNet build does (no fused BatchNorm+ReLU,
+        no widened first stage: what an export is traced from); as before after it."""
+        fused, widened = self.fused_bn_relu, self.widened_first_stage
+        self.fuse_bn_relu(False)
+        self.widen_first_stage(False)
+        try:
+            yield self
+        finally:
+            self.fuse_bn_relu(fused)
+            self.widen_first_stage(widened)
 
     def fuse_bn_relu(self, enabled):
         """Computes each BatchNorm + ReLU as one operator (oneDNN CPU builds only) or as two.

@@ -66,13 +66,14 @@ def input_size(name):
     return CROP if name in INCEPTIONS else 32
 
 
-def build(name, num_classes, ctx=None, population_statistics=False):
+def build(name, num_classes, ctx=None, population_statistics=False, bf16_on_amx=False):
     """An uninitialised network by its canonical name. ctx: where it will run (the spec'd
     network fuses BatchNorm+ReLU on oneDNN CPUs). population_statistics: the spec'd network's
-    deployment form (models.spec_resnet)."""
+    deployment form (models.spec_resnet). bf16_on_amx: it computes in bfloat16 on oneDNN's AMX
+    kernels (the spec'd network widens its first stage for them)."""
     if name == SPEC_RESNET:
         return SpecResNet(num_classes, fuse_bn_relu=bool(ctx) and can_fuse_bn_relu(ctx),
-                          population_statistics=population_statistics)
+                          widen_first_stage=bf16_on_amx, population_statistics=population_statistics)
     if name in INCEPTIONS:
         return INCEPTIONS[name](num_classes)
     if name == AIRBENCH94:

@@ -5,12 +5,12 @@ import pytest
 from mxnet import autograd, gluon
 
 from helpers import np_spec_net, weights_in_spec_order
-from models import ConvBlock, ResidualBlock, Scale, SpecResNet
+from models import ConvBlock, ResidualBlock, Scale, SpecResNet, unprefixed
 
 
-def make_net(num_classes=10, seed=0, hybridize=False, fused=False):
+def make_net(num_classes=10, seed=0, hybridize=False, fused=False, widened=False):
     mx.random.seed(seed)
-    net = SpecResNet(num_classes, fuse_bn_relu=fused)
+    net = SpecResNet(num_classes, fuse_bn_relu=fused, widen_first_stage=widened)
     net.initialize()
     if hybridize:
         net.hybridize(static_alloc=True, static_shape=True)
@@ -126,6 +126,35 @@ def test_switching_fusion_on_a_hybridized_net_rebuilds_its_graph():
     graph = net._cached_graph[1].tojson()
     assert "BatchNormWithReLU" not in graph and '"Activation"' in graph
     np.testing.assert_allclose(fused[0], unfused[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("hybridize", [False, True], ids=["imperative", "hybridized"])
+def test_the_widened_first_stage_computes_the_same_numbers_with_the_same_parameters(hybridize):
+    x, y = random_images(8, seed=6), mx.nd.array([0, 1, 2, 3, 4, 5, 6, 7])
+    plain = make_net(seed=9, hybridize=hybridize, fused=True)
+    widened = make_net(seed=9, hybridize=hybridize, fused=True, widened=True)
+    shapes = lambda net: sorted((unprefixed(name), p.shape) for name, p in net.collect_params().items())
+    assert shapes(widened) == shapes(plain)  # checkpoints and exports are the same either way
+    (out_a, grads_a), (out_b, grads_b) = outputs_and_gradients(plain, x, y), outputs_and_gradients(widened, x, y)
+    # Every term the widening adds is an exact 0.
+    np.testing.assert_allclose(out_b, out_a, rtol=1e-6, atol=1e-7)
+    for ga, gb in zip(grads_a, grads_b):
+        np.testing.assert_allclose(gb, ga, rtol=1e-6, atol=1e-7)
+    if hybridize:  # one convolution more: the one that hands the first block's 16 channels on as 32
+        graphs = [net._cached_graph[1].tojson() for net in (plain, widened)]
+        assert [g.count('"op": "Convolution"') for g in graphs] == [7, 8]
+
+
+def test_the_portable_form_is_traced_without_the_cpu_forms_and_they_come_back():
+    net = make_net(seed=3, hybridize=True, fused=True, widened=True)
+    x = random_images(4, seed=5)
+    with net.portable():
+        net(x)
+        graph = net._cached_graph[1].tojson()
+    assert "BatchNormWithReLU" not in graph and "diag" not in graph
+    net(x)
+    graph = net._cached_graph[1].tojson()
+    assert "BatchNormWithReLU" in graph and "diag" in graph and net.widened_first_stage and net.fused_bn_relu
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])

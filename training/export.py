@@ -23,6 +23,7 @@ The ONNX file is written by MXNet's own converter (mx.onnx.export_model), then a
   as MXNet's BatchNorm computes in train mode.
 onnx is optional (requirements-onnx.txt) and imported only when used.
 """
+import contextlib
 import os
 import tempfile
 
@@ -80,16 +81,11 @@ def export(net, path, meta, sample):
 
 
 def _export_graph(net, path, sample):
-    """net.export to PATH-symbol.json and PATH-0000.params, traced without the fused BatchNorm+ReLU."""
-    fused = getattr(net, "fused_bn_relu", False)
-    if fused:
-        net.fuse_bn_relu(False)
-    try:
+    """net.export to PATH-symbol.json and PATH-0000.params, traced in the form every MXNet build
+    runs (the spec'd network's `portable`: without its CPU-only forms)."""
+    with net.portable() if hasattr(net, "portable") else contextlib.nullcontext():
         net(sample)  # traces the graph to export; nothing is recorded, nothing in the net changes
         net.export(path, epoch=0)
-    finally:
-        if fused:
-            net.fuse_bn_relu(True)
 
 
 def write_onnx(mxnet_export, path, input_size, batch_statistics):

@@ -95,7 +95,8 @@ def build_state(config, dataset, ctx, worker):
     the network is built after AMP is on, which its operators need)."""
     mx.random.seed(config.seed, ctx="all")
     precision.enable(config.precision, models.image_convolution_filters(config.model))
-    net = models.build(config.model, dataset.num_classes, ctx)
+    net = models.build(config.model, dataset.num_classes, ctx,
+                       bf16_on_amx=precision.kernels(config.precision, ctx[0].device_type) == "AMX")
     models.initialize(net, config.model, ctx, dataset.train_x)
     if config.finetune:
         saved_model.load_features(config.finetune, net)
