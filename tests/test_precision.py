@@ -6,6 +6,7 @@ amp.init changes MXNet for the whole process, so everything that turns AMP on ru
 of its own."""
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -129,6 +130,39 @@ def test_an_amp_export_predicts_in_float32_in_mxnet_and_onnx(amp_run, data_dir, 
             meta["test_acc_population_statistics"], abs=1.5 / 80)
         predictions[model] = out.read_text()
     assert predictions["export"] == predictions["export.onnx"]
+
+
+def convolutions(env):
+    """{(pass, problem, data type, kernel)} of the convolutions of a bfloat16 training step of
+    the spec'd network (tools.step_profile with oneDNN's log)."""
+    result = subprocess.run([sys.executable, "-m", "tools.step_profile", "--amp", "--steps", "1"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300, env=dict(os.environ, DNNL_VERBOSE="1", **env))
+    assert result.returncode == 0, result.stderr
+    found = {(fields[5], fields[-2].split("_ih")[0], fields[6].split("::")[0], fields[4])
+             for fields in (line.split(",") for line in result.stdout.splitlines()
+                            if line.startswith("dnnl_verbose,exec,cpu,convolution,") and ",mb128_" in line)}
+    assert found
+    return found
+
+
+@needs_bf16_cpu
+def test_the_image_convolution_is_float32_on_avx512_bf16():
+    """oneDNN's AVX512_BF16 kernels have no bfloat16 convolution of 3 channels (its fallback sends
+    the next BatchNorm to a reference kernel)."""
+    image = {dtype for kind, problem, dtype, _ in convolutions({"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+             if kind == "forward_training" and "_ic3oc16" in problem}
+    assert image == {"src_f32"}
+
+
+@pytest.mark.skipif(not set(cpu.AMX_FLAGS) <= cpu.read().flags, reason="this CPU has no AMX")
+def test_on_amx_every_convolution_but_one_runs_amx_kernels_in_bfloat16():
+    """The image's convolution included; the first stage widened to 32 channels (models.spec_resnet),
+    since MXNet refuses AMX kernels for 16; left on AVX-512: the image convolution's backward to
+    its weights, which oneDNN 2.4.4 has no AMX kernel for."""
+    found = convolutions({})
+    others = {(kind, problem, kernel) for kind, problem, dtype, kernel in found
+              if "amx" not in kernel or dtype != "src_bf16"}
+    assert {(kind, problem) for kind, problem, _ in others} == {("backward_weights", "mb128_ic3oc16")}
 
 
 # ----------------------------------------------------------------------------------------------

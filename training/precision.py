@@ -80,12 +80,13 @@ def enable(precision, image_convolution_filters=None):
     for float32.
 
     image_convolution_filters: for bfloat16, the filter count of the network's convolution of
-    the image, when no other convolution has as many (models.image_convolution_filters). oneDNN
-    has no bfloat16 kernel for a convolution of 3 input channels: its fallback writes a plain
-    memory layout that sends the BatchNorm after it to a reference kernel, and that one layer
-    took half of a bfloat16 step (Zen 4: 63 ms a step, 43 ms with it in float32, float32 throughout
-    73 ms). AMP casts by operator and its arguments only, so that convolution stays float32 by
-    its filter count; its inputs are still rounded to bfloat16 on the way (AMP's cast comes first).
+    the image, when no other convolution has as many (models.image_convolution_filters). On
+    AVX512_BF16 oneDNN has no bfloat16 kernel for a convolution of 3 input channels: its
+    fallback writes a plain memory layout that sends the BatchNorm after it to a reference
+    kernel, so there that convolution stays float32 (AMP casts by operator and its arguments
+    only: by its filter count; its inputs are still rounded to bfloat16 on the way, AMP's cast
+    comes first). oneDNN's AMX kernels take 3 channels in the layout the rest of the network
+    uses, and there the whole network computes in bfloat16 (docs/results-and-speed.md).
     """
     if precision == "float32":
         return
@@ -93,7 +94,7 @@ def enable(precision, image_convolution_filters=None):
 
     dtype = amp.amp.bfloat16 if precision == "bfloat16" else precision  # AMP's lists take its own bfloat16
     conditional = list(amp.amp.list_conditional_fp32_ops(dtype))
-    if precision == "bfloat16" and image_convolution_filters:
+    if precision == "bfloat16" and image_convolution_filters and kernels(precision, "cpu") != "AMX":
         conditional.append(("Convolution", "num_filter", [image_convolution_filters]))
     amp.init(target_dtype=precision, conditional_fp32_ops=conditional)
 
