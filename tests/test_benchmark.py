@@ -34,14 +34,17 @@ def test_a_side_that_fails_is_one_error_with_its_stderr(tmp_path):
 def test_the_report_gives_each_of_our_sides_against_the_peer():
     from argparse import Namespace
 
-    from tools.benchmark import report
+    from common import cpu
+    from tools.benchmark import machine, report
 
     def run(wall, exit_):
         return {"wall": wall, "exit": exit_, "train_time": wall - 1, "test_acc": 0.9, "tta_test_acc": -1.0,
                 "epochs": 5, "rss_gb": 1.0}
 
     runs = {"ours": [run(40, 44), run(42, 46)], "ours --amp": [run(24, 27), run(26, 29)], "peer": [run(25, 26)] * 2}
-    text = report(Namespace(recipe="spec", classes="0,1", epochs=5, reps=2), runs, flops=1e12, gemm_gflops=100)
+    text = report(Namespace(recipe="spec", classes="0,1", epochs=5, reps=2), runs, flops=1e12, gemm_gflops=100,
+                  on=machine())
+    assert text.splitlines()[0].startswith("%s, " % cpu.read().name) and " cores; AMX " in text.splitlines()[0]
     assert "ours / peer wall time: 1.64 to the last epoch, 1.73 to exit" in text
     assert "ours --amp / peer wall time: 1.00 to the last epoch, 1.08 to exit" in text
     assert "ours --amp / ours float32 wall time: 0.61 to the last epoch" in text

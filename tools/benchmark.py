@@ -184,10 +184,22 @@ def _median(runs, key):
     return statistics.median(values), min(values), max(values)
 
 
-def report(args, runs, flops, gemm_gflops):
+def machine():
+    """The line that names what the sides ran on: the CPU, its cores, where bfloat16 ran, MXNet's
+    engine, the date (figures compare only within one machine and run)."""
+    from common import cpu
+
+    setup = runtime.setup()
+    return "%s, %d cores; AMX %s; bfloat16 on %s kernels; MXNet engine %s; %s" % (
+        setup.cpu.name, setup.cpu.cores, setup.amx.status, cpu.bf16_kernels(setup.cpu, setup.amx) or "reference",
+        setup.engine, time.strftime("%Y-%m-%d"))
+
+
+def report(args, runs, flops, gemm_gflops, on=""):
+    """The table and ratios of the runs; on: the machine() line that heads it."""
     names = {"ours": "ours (MXNet, float32)", "ours --amp": "ours --amp (MXNet, mixed precision)",
              "peer": "peer"}
-    lines = ["recipe %s, classes %s, %g epochs, %d run(s) each, alternating; median (min-max)"
+    lines = [on, "recipe %s, classes %s, %g epochs, %d run(s) each, alternating; median (min-max)"
              % (args.recipe, args.classes, args.epochs, args.reps), "",
              "| side | wall to last epoch s | wall to exit s | training time s | test acc | TTA test acc | peak RSS GB |",
              "|---|---|---|---|---|---|---|"]
@@ -301,7 +313,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="benchmark-") as work_dir:
         runs = alternate(args, work_dir)
     runtime.prepare()  # now: the runs above started with the environment as given
-    print(report(args, runs, run_flops(args), measure_gemm_gflops()))
+    print(report(args, runs, run_flops(args), measure_gemm_gflops(), on=machine()))
     return 0
 
 
