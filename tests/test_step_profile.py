@@ -17,6 +17,9 @@ def test_it_times_a_step_and_lists_its_operators(model):
     assert result.returncode == 0, result.stderr
     first, *operators = result.stdout.splitlines()
     assert first.startswith("%s, batch 16, float32: " % model) and " s per step (median of 2)" in first
+    step_ms = 1e3 * float(first.split(": ")[1].split(" s per step")[0])
+    operators_ms = float(first.split("operators ")[1].split(" ms")[0])
+    assert operators_ms < 1.5 * step_ms  # each operator counted once, whatever MXNet's engine
     assert len(operators) == 4 and any(line.endswith("Convolution") for line in operators)
     shares = [float(line.split("ms")[1].split("%")[0]) for line in operators]
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100.01
