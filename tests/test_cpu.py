@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from common import cpu, runtime
+from common import cpu, cuda, runtime
 from helpers import REPO, TIMING, run_cli
 from training import precision
 
@@ -235,3 +235,19 @@ def test_an_amp_run_says_its_kernels_and_warns_where_amx_is_left_unused(data_dir
                                 "its AVX512_BF16 kernels are slower than float32; unset the cap (or set it "
                                 "to AVX512_CORE_AMX) to run them; or train without --amp"]
         assert config["cpu_model"] == cpu.read().name and config["cpu_cores"] >= 1
+
+
+def test_the_gpu_report_says_where_this_cpu_runs_bfloat16_and_whether_amp_pays_off():
+    result = subprocess.run([sys.executable, "-m", "tools.gpu_report"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items() if not k.endswith("MAX_CPU_ISA")})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    machine = cpu.read()
+    assert "CPU: %s, " % machine.name in result.stdout
+    verdict = next(line for line in lines if line.startswith("bfloat16 (--amp on the CPU): "))
+    if AMX_CPU:
+        assert "AMX: on (the kernel granted the tile state" in result.stdout
+        assert verdict.endswith("AMX kernels; --amp pays off here (faster than float32)")
+    elif not set(cpu.BF16_FLAGS) & machine.flags:
+        assert "neither AVX512_BF16 nor AMX" in verdict
+    assert ("MXNet engine: NaiveEngine" if cuda.gpu_build() is None else "MXNet engine: ThreadedEnginePerDevice") in lines
