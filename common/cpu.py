@@ -171,12 +171,13 @@ def bf16_slower(cpu, amx, environ=None):
     """Why bfloat16 is known to run slower than float32 in this process, or None: on a CPU with
     AMX, oneDNN 2.4.4's AVX512_BF16 kernels are slower than its float32 ones (measured:
     docs/results-and-speed.md), and without bfloat16 kernels oneDNN falls back to reference code."""
+    environ = os.environ if environ is None else environ
     kernels = bf16_kernels(cpu, amx, environ)
     if kernels == "AMX":
         return None
     if kernels is None:
         return ("oneDNN has no bfloat16 kernels under %s=%s and falls back to reference code; unset "
-                "it" % (ONEDNN_CAP, effective_cap(amx, os.environ if environ is None else environ)))
+                "it" % (ONEDNN_CAP, effective_cap(amx, environ)))
     if amx.status in AMX_OFF:
         return ("this CPU's AMX units are unused (%s), and its AVX512_BF16 kernels are slower than "
                 "float32; %s" % (amx.reason, AMX_OFF[amx.status]))

@@ -1,7 +1,8 @@
 """How MXNet starts in this process: which execution engine runs its operators, and the moment its
 engine and oneDNN read what the process decided.
 
-    choose(environ, gpu_build)   'NaiveEngine', or None for MXNet's own default
+    choose(environ, gpu_build)   'NaiveEngine', or None for MXNet's own default; EngineError for a
+                                 MXNET_ENGINE_TYPE that MXNet has no engine of
     starting(engine, cap)        the block MXNet is imported in; its first operator runs at the
                                  block's end, with MXNET_ENGINE_TYPE and DNNL_MAX_CPU_ISA set
 
@@ -25,18 +26,29 @@ import os
 import sys
 import tempfile
 
+from .cpu import ONEDNN_CAP
+
 VARIABLE = "MXNET_ENGINE_TYPE"
 NAIVE = "NaiveEngine"
 MXNET_DEFAULT = "ThreadedEnginePerDevice"
+ENGINES = (NAIVE, "ThreadedEngine", MXNET_DEFAULT)  # the engines MXNet 1.9.1 has
 # Set in each process of a job: by launch.py (every role), horovodrun, and MPI's launchers.
 JOB_VARIABLES = ("DMLC_ROLE", "HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
 ENGINE_LINE = "MXNet start using engine:"  # what MXNet logs when MXNET_ENGINE_TYPE names its engine
 
 
+class EngineError(Exception):
+    """MXNET_ENGINE_TYPE names no engine of MXNet's: its first operator would fail with a traceback."""
+
+
 def choose(environ, gpu_build):
     """The engine this process sets: NaiveEngine for one CPU process of the CPU build; None (the
     environment's own: the user's MXNET_ENGINE_TYPE, else MXNet's default) otherwise."""
-    if environ.get(VARIABLE) or gpu_build or any(name in environ for name in JOB_VARIABLES):
+    given = environ.get(VARIABLE)
+    if given and given not in ENGINES:
+        raise EngineError("%s=%s is not an engine of MXNet's: give one of %s, or unset it"
+                          % (VARIABLE, given, ", ".join(ENGINES)))
+    if given or gpu_build or any(name in environ for name in JOB_VARIABLES):
         return None
     return NAIVE
 
@@ -53,7 +65,7 @@ def starting(engine, cap):
     (cap: a DNNL_MAX_CPU_ISA value, None for the environment's own); then the environment is as
     the user gave it. The line MXNet logs for an engine it was told to use is left out: the run's
     record says which engine ran."""
-    values = {name: value for name, value in ((VARIABLE, engine), ("DNNL_MAX_CPU_ISA", cap)) if value}
+    values = {name: value for name, value in ((VARIABLE, engine), (ONEDNN_CAP, cap)) if value}
     before = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

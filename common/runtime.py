@@ -79,7 +79,7 @@ def prepare():
     load_cuda_libraries()
     try:
         chosen = decide()
-    except cpu.AmxError as e:
+    except (cpu.AmxError, engine.EngineError) as e:
         sys.exit("error: %s" % e)
     _ready = True
     with engine.starting(chosen, _setup.amx.cap):
@@ -149,7 +149,8 @@ def decide():
     """Decides the Setup, kept for setup(): asks the kernel for AMX where the CPU has it and the
     user's ISA cap allows it (cpu.decide), and chooses MXNet's engine (engine.choose). Returns the
     engine to set (None: the environment's own). Raises cpu.AmxError where the user's own cap
-    asks oneDNN for AMX that the kernel refused (the run would die of SIGILL)."""
+    asks oneDNN for AMX that the kernel refused (the run would die of SIGILL), engine.EngineError
+    for an engine MXNet does not have."""
     global _setup
     from . import cuda
 
@@ -197,9 +198,8 @@ def report():
         chosen = decide()
         lines += cpu.describe(_setup.cpu, _setup.amx)
         cap = _setup.amx.cap
-    except cpu.AmxError as e:
-        chosen, cap = engine.choose(os.environ, cuda.gpu_build()), None
-        lines.append("AMX: error: %s" % e)
+    except (cpu.AmxError, engine.EngineError) as e:  # loading MXNet would fail, or die of SIGILL
+        return lines + ["error: %s" % e, "MXNet not loaded: the line above stops every command"]
     lines.append("MXNet engine: %s" % engine.in_use(chosen, os.environ))
     _ready = True
     try:

@@ -69,3 +69,12 @@ def test_a_run_computes_the_same_numbers_on_either_engine(data_dir, tmp_path):
                       for line in result.stdout.splitlines()]
         assert json.load(open(tmp_path / name / "config.json"))["mxnet_engine"] == name
     assert runs["NaiveEngine"] == runs["ThreadedEnginePerDevice"] and len(runs["NaiveEngine"]) == 2
+
+
+def test_an_engine_mxnet_does_not_have_is_one_line_before_anything_starts(tmp_path):
+    with pytest.raises(engine.EngineError, match="MXNET_ENGINE_TYPE=Bogus is not an engine of MXNet's"):
+        engine.choose({"MXNET_ENGINE_TYPE": "Bogus"}, None)
+    result = run_cli("--classes", "0,1", "--data-dir", str(tmp_path), env={"MXNET_ENGINE_TYPE": "Bogus"})
+    assert result.returncode == 1 and not result.stdout
+    assert result.stderr.splitlines() == ["error: MXNET_ENGINE_TYPE=Bogus is not an engine of MXNet's: give one of "
+                                          "NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice, or unset it"]

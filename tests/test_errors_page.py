@@ -15,7 +15,7 @@ SCRIPTS = ("launch.py",)  # the one script at the top with messages of its own
 # Calls whose first argument is a message a user can meet: argparse's and our usage errors, the
 # errors a command turns into its `error:` line, and the value errors the flag checks turn into
 # usage errors.
-MESSAGE_CALLS = {"error", "refuse", "exit", "ArgumentTypeError", "AmxError", "DataError", "CheckpointError",
+MESSAGE_CALLS = {"error", "refuse", "exit", "ArgumentTypeError", "AmxError", "DataError", "EngineError", "CheckpointError",
                  "ModelError", "OnnxError", "GpuError", "CudaLibraryError", "LaunchError",
                  "RunFolderError", "SideFailed", "ValueError", "SpaceError", "StorageError", "TrialError",
                  "UserError"}
