@@ -27,6 +27,7 @@ import ctypes
 import errno
 import os
 import platform
+import sys
 from dataclasses import dataclass
 
 CPUINFO = "/proc/cpuinfo"
@@ -102,7 +103,12 @@ def read(path=CPUINFO):
     return Cpu(model=fields.get("model name") or platform.processor() or "unknown CPU",
                vendor=fields.get("vendor_id", ""), family=fields.get("cpu family", ""),
                number=fields.get("model", ""), flags=frozenset(fields.get("flags", "").split()),
-               cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+               cores=usable_cores())
+
+
+def usable_cores():
+    """The cores this process may run on (its affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def user_cap(environ):
@@ -143,7 +149,7 @@ def unasked(cpu):
 def request_amx():
     """Asks the kernel for the AMX tile state for this process; None when granted, else the
     reason (an errno name)."""
-    if platform.machine() not in ("x86_64", "AMD64") or not hasattr(os, "sched_getaffinity"):
+    if not sys.platform.startswith("linux") or platform.machine() != "x86_64":
         return "not Linux on x86-64"
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.syscall(SYS_ARCH_PRCTL, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0:

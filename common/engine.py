@@ -60,8 +60,8 @@ def in_use(chosen, environ):
 
 @contextlib.contextmanager
 def starting(engine, cap):
-    """The block MXNet is imported in. At its end one tiny convolution, MXNet's first operator,
-    creates the engine (engine: None leaves MXNet's choice) and starts oneDNN with the ISA cap
+    """The block MXNet is imported in. At its end (where there is an engine or cap to set) one tiny
+    convolution, MXNet's first operator, creates the engine (engine: None leaves MXNet's choice) and starts oneDNN with the ISA cap
     (cap: a DNNL_MAX_CPU_ISA value, None for the environment's own); then the environment is as
     the user gave it. The line MXNet logs for an engine it was told to use is left out: the run's
     record says which engine ran."""
@@ -70,6 +70,8 @@ def starting(engine, cap):
     os.environ.update(values)
     try:
         yield
+        if not values:  # nothing to hand over: MXNet starts as it will
+            return
         with _without_line(ENGINE_LINE, engine is not None):
             import mxnet as mx
 

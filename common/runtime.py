@@ -105,7 +105,7 @@ def use_all_cores():
     """Lets MXNet use every core this process may run on, unless the user set OMP_NUM_THREADS;
     in a job of horovodrun, each of the machine's ranks an equal share (HOROVOD_LOCAL_SIZE, which
     horovodrun sets; launch.py gives its workers their share itself)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cpu.usable_cores()
     ranks = os.environ.get("HOROVOD_LOCAL_SIZE", "")
     share = (cores or 1) // (int(ranks) if ranks.isdigit() and int(ranks) else 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(share, 1)))

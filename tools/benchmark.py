@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from common import runtime
+from common import cpu, runtime
 from common.cli import ArgumentParser, UserError, command
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -187,8 +187,6 @@ def _median(runs, key):
 def machine():
     """The line that names what the sides ran on: the CPU, its cores, where bfloat16 ran, MXNet's
     engine, the date (figures compare only within one machine and run)."""
-    from common import cpu
-
     setup = runtime.setup()
     return "%s, %d cores; AMX %s; bfloat16 on %s kernels; MXNet engine %s; %s" % (
         setup.cpu.name, setup.cpu.cores, setup.amx.status, cpu.bf16_kernels(setup.cpu, setup.amx) or "reference",

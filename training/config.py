@@ -13,7 +13,6 @@ import mxnet as mx
 import numpy as np
 
 from common import runtime
-from common.runtime import installed_version
 from data import parse_classes
 
 from . import precision
@@ -121,8 +120,8 @@ def recorded_settings(config, dataset, ctx, worker, source_name):
         "global_batch_size": config.batch_size * worker.workers_per_update,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "mean": dataset.mean.tolist(), "std": dataset.std.tolist(),
-        "version_mxnet": mx.__version__, "version_gluoncv": installed_version("gluoncv"),
-        "version_numpy": np.__version__, "version_comet_ml": installed_version("comet_ml"),
+        "version_mxnet": mx.__version__, "version_gluoncv": runtime.installed_version("gluoncv"),
+        "version_numpy": np.__version__, "version_comet_ml": runtime.installed_version("comet_ml"),
         "version_python": platform.python_version(), "host_cpu": platform.machine(),
         # what it computed on: dashboards compare runs of one CPU, and of one path of its precision
         "cpu_model": setup.cpu.name, "cpu_cores": setup.cpu.cores,
