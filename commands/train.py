@@ -173,13 +173,14 @@ def stop(run, interrupt):
     """Ends a run stopped by Ctrl-C or SIGTERM (or pruned by a sweep: SIGUSR1): the last completed
     epoch is published if it was pending, the record says `interrupted` (`pruned`), and one line
     says where it stopped and what is kept."""
-    if run.saver is not None:
-        run.saver.publish_pending()
-    line = interrupts.message(interrupt, run.hint())
-    if interrupts.stage() == "export":
-        line += " The export was not written: export_model.py writes it from the checkpoint."
-    run.log.close(getattr(interrupt, "status", "interrupted"), reason=line)
-    print(line, file=sys.stderr)
+    with interrupts.stopping(interrupt):
+        if run.saver is not None:
+            run.saver.publish_pending()
+        line = interrupts.message(interrupt, run.hint())
+        if interrupts.stage() == "export":
+            line += " The export was not written: export_model.py writes it from the checkpoint."
+        run.log.close(getattr(interrupt, "status", "interrupted"), reason=line)
+        print(line, file=sys.stderr)
     return interrupts.EXIT_CODE
 
 

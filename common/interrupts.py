@@ -9,6 +9,7 @@ SIGUSR1 stops the same way: it is how sweep.py prunes a trial (the run's status 
     reach(stage)     the process enters a stage ('download', 'training', 'export', ...), which
                      the stop message names
     held()           a block that an interrupt cannot split: it is raised when the block ends
+    stopping(e)      the block that ends a process stopped by e: the same signal again is dropped
 
 CIFAR_STOP_AT=STAGE or STAGE@N (or a named point of a stage) makes the process send itself
 SIGINT (CIFAR_STOP_SIGNAL=SIGTERM: that one) the Nth time it reaches it: the tests stop a run at a named point this way, where
@@ -102,3 +103,20 @@ def held():
             signal.signal(signum, handler)
     if received:
         raise Interrupted(received[0])
+
+
+@contextlib.contextmanager
+def stopping(interrupt):
+    """The block in which a process stopped by `interrupt` writes what it keeps: the same signal
+    again is dropped, as it asks for what is already under way. A sweep killed with kill -9 sends
+    its run SIGTERM once for each of its threads as they end (Linux hands the orphan to the next
+    thread, with its parent-death signal each time). A second Ctrl-C still stops at once."""
+    signum = interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT
+    if signum == signal.SIGINT or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)

@@ -142,3 +142,36 @@ def test_a_seed_group_stops_at_the_first_run_that_does_not_finish(data_dir, tmp_
                                               "the seeds after it did not run")
     assert os.listdir(tmp_path / "runs") == ["g-seed1"]
     assert json.load(open(tmp_path / "runs" / "g-seed1" / "status.json"))["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGUSR1"])
+def test_the_signal_that_stopped_a_run_again_does_not_cut_its_record_short(signal_name):
+    # A sweep killed with kill -9 sends its run SIGTERM from each of its threads as they end.
+    from common import interrupts
+
+    signum = getattr(signal, signal_name)
+    previous = signal.signal(signum, interrupts._raise)
+    try:
+        written = []
+        with interrupts.stopping(interrupts.Interrupted(signum)):
+            os.kill(os.getpid(), signum)
+            written.append("status.json")
+        assert written == ["status.json"]
+        with pytest.raises(interrupts.Interrupted):  # the handler is back after the block
+            os.kill(os.getpid(), signum)
+            [None for _ in range(1000)]  # Python runs the handler between bytecodes
+    finally:
+        signal.signal(signum, previous)
+
+
+def test_a_second_ctrl_c_while_a_run_stops_stops_it_at_once():
+    from common import interrupts
+
+    previous = signal.signal(signal.SIGINT, interrupts._raise)
+    try:
+        with pytest.raises(interrupts.Interrupted):
+            with interrupts.stopping(interrupts.Interrupted(signal.SIGINT)):
+                os.kill(os.getpid(), signal.SIGINT)
+                [None for _ in range(1000)]  # Python runs the handler between bytecodes
+    finally:
+        signal.signal(signal.SIGINT, previous)
