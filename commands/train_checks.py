@@ -6,47 +6,41 @@ import argparse
 import copy
 
 import models
-from training import distributed, fast94, precision, tracking
+from training import distributed, precision, recipes, tracking
 from training.devices import device_type, gpu_ids
-
-# What --recipe fast94 sets itself, so that these flags would change nothing with it.
-FAST94_FIXED = {"augment": "it trains with airbench94's alternating flip and 2-pixel translation",
-                "lr_mode": "it follows airbench94's schedule (0.2 to 1 over 23% of the updates, then to 0.07)",
-                "lr_factor": "it follows airbench94's schedule",
-                "lr_decay_epoch": "it follows airbench94's schedule",
-                "lr_decay_period": "it follows airbench94's schedule",
-                "warmup_epochs": "airbench94's schedule has its own warmup",
-                "optimizer": "it trains with Nesterov momentum as airbench94 does (PyTorch's form)"}
 
 
 def apply_recipe(args, given):
-    """--recipe fast94: its defaults (training/fast94.py) for the flags the command line left
-    at theirs."""
-    if args.recipe == "fast94":
-        for dest, value in fast94.FLAG_DEFAULTS.items():
-            if dest not in given:
-                setattr(args, dest, value)
+    """The recipe's defaults (its flag_defaults and network) for the flags the command line
+    left at theirs."""
+    for dest, value in recipes.get(args.recipe).defaults().items():
+        if dest not in given:
+            setattr(args, dest, value)
 
 
 def check_recipe(args, given, parser):
-    if args.recipe == "fast94" and args.model != models.AIRBENCH94:
-        parser.error("--recipe fast94 trains airbench94's network (its whitening, lookahead and "
-                     "learning rates are made for it): leave out --model %s" % args.model)
-    if args.recipe != "fast94" and args.model == models.AIRBENCH94:
-        parser.error("--model airbench94 trains with its recipe: give --recipe fast94")
-    if args.recipe == "fast94":
-        for dest in sorted(set(FAST94_FIXED) & given):
-            parser.error("--%s would have no effect: with --recipe fast94 %s"
-                         % (dest.replace("_", "-"), FAST94_FIXED[dest]))
-        if args.kv_store == "dist_async":
-            parser.error("--recipe fast94 changes learning rates during the run, which "
-                         "dist_async's servers cannot follow: use --kv-store dist_sync")
+    recipe = recipes.get(args.recipe)
+    if recipe.network is not None and args.model != recipe.network:
+        parser.error("--recipe %s trains %s (its settings are made for that network): leave out "
+                     "--model %s" % (recipe.name, recipe.network, args.model))
+    if models.network(args.model).needs_its_recipe and recipe.network != args.model:
+        parser.error("--model %s trains with a recipe made for it: give --recipe %s"
+                     % (args.model, " or ".join(recipes.for_network(args.model))))
+    for dest in sorted(set(recipe.fixed_flags) & given):
+        parser.error("--%s would have no effect: with --recipe %s %s"
+                     % (dest.replace("_", "-"), recipe.name, recipe.fixed_flags[dest]))
+    error = recipe.usage_error(args)
+    if error:
+        parser.error(error)
     if not 0 <= args.label_smoothing < 1:
         parser.error("argument --label-smoothing: expected a fraction from 0 to below 1, got %g"
                      % args.label_smoothing)
 
 
 def check_flags(args, parser):
+    if not 0 <= args.label_smoothing < 1:
+        parser.error("argument --label-smoothing: expected a fraction from 0 to below 1, got %g"
+                     % args.label_smoothing)
     if args.coarse_labels and args.dataset != "cifar100":
         parser.error("--coarse-labels goes with --dataset cifar100")
     if (args.image_folder or args.rec_prefix) and args.dataset != "cifar10":

@@ -13,7 +13,7 @@ from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir, open_source
 from training import config as run_config, distributed, precision, tracking, tta
 from training.config import RunConfig
 from training.devices import contexts
-from training.recipes import RECIPES
+from training import recipes
 
 from . import train_checks
 
@@ -111,24 +111,30 @@ def add_training_args(parser):
                             "checkpoint prefixes and exports get -seedK too")
 
 
+def recipe_help(recipe):
+    """--recipe's words for one recipe: what it is, and the defaults it gives the flags it
+    does not fix."""
+    defaults = ["--%s %s" % (dest.replace("_", "-"), value) for dest, value in recipe.defaults().items()
+                if dest not in recipe.fixed_flags]
+    return "%s: %s" % (recipe.name, recipe.summary) + (" (defaults %s)" % ", ".join(defaults) if defaults else "")
+
+
+def network_help(row):
+    recipes_for = recipes.for_network(row.name) if row.needs_its_recipe else []
+    return "'%s'%s (%s%s)" % (row.name, "".join(" or '%s'" % a for a in row.aliases), row.summary,
+                              "; --recipe %s" % " or ".join(recipes_for) if recipes_for else "")
+
+
 def add_recipe_args(parser):
     group = parser.add_argument_group(
         "model and recipe", "the defaults are the spec's network and procedure; GluonCV's CIFAR "
         "recipe is e.g. --model cifar_resnet20_v1 --augment --optimizer nag --wd 1e-4 "
         "--lr-mode step --lr-decay-epoch 100,150 --epochs 200")
-    group.add_argument("--recipe", default=DEFAULTS.recipe, choices=tuple(RECIPES),
-                       help="spec: the spec's procedure, as these flags set it; fast94: airbench94's "
-                            "network and recipe (whitening, Nesterov momentum, lookahead, label "
-                            "smoothing, alternating flip, test-time augmentation), which changes the defaults of --model, --epochs, "
-                            "--batch-size, --lr, --momentum, --wd, --label-smoothing and --tta-level "
-                            "to %s; --lr 11.5 and --wd 0.0153 are then airbench94's, per 'kilostep' "
-                            "of images (docs/networks-and-recipes.md)"
-                            % ", ".join("%s" % v for k, v in train_checks.fast94.FLAG_DEFAULTS.items()
-                                        if k != "optimizer"))
+    group.add_argument("--recipe", default=DEFAULTS.recipe, choices=recipes.names(),
+                       help="; ".join(recipe_help(recipes.get(name)) for name in recipes.names()))
     group.add_argument("--model", type=_model_name, default=DEFAULTS.model,
-                       help="'spec-resnet' or 'spec' (the spec'd network), 'sub-inception-rrelu' or "
-                            "'inception-bn-small' (28x28 crops), 'airbench94' (--recipe fast94's), "
-                            "or a GluonCV model zoo name such as cifar_resnet20_v1, cifar_resnet56_v1, cifar_wideresnet16_10")
+                       help=", ".join(network_help(row) for row in models.NETWORKS.values())
+                       + ", or " + models.zoo.GLUONCV.summary + ", cifar_resnet56_v1, cifar_wideresnet16_10")
     group.add_argument("--optimizer", default=DEFAULTS.optimizer, choices=("sgd", "nag"),
                        help="sgd: plain momentum; nag: Nesterov momentum")
     group.add_argument("--wd", type=float, default=DEFAULTS.wd, help="weight decay")

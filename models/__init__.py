@@ -2,9 +2,10 @@
 from .airbench import Airbench94, ConvGroup
 from .inception import InceptionBNSmall, RReLU, SubInceptionRReLU
 from .spec_resnet import ConvBlock, ResidualBlock, Scale, SpecResNet, can_fuse_bn_relu
-from .zoo import (AIRBENCH94, SPEC_RESNET, build, canonical_name, image_convolution_filters, initialize, input_size,
-                  unprefixed, uses_batch_statistics)
+from .zoo import (AIRBENCH94, NETWORKS, SPEC_RESNET, Network, build, canonical_name, image_convolution_filters,
+                  initialize, input_size, names, network, register, unprefixed, uses_batch_statistics)
 
 __all__ = ["Airbench94", "ConvGroup", "ConvBlock", "ResidualBlock", "Scale", "SpecResNet", "can_fuse_bn_relu",
-           "InceptionBNSmall", "RReLU", "SubInceptionRReLU", "AIRBENCH94", "SPEC_RESNET", "build",
-           "canonical_name", "image_convolution_filters", "initialize", "input_size", "unprefixed", "uses_batch_statistics"]
+           "InceptionBNSmall", "RReLU", "SubInceptionRReLU", "AIRBENCH94", "NETWORKS", "SPEC_RESNET", "Network",
+           "build", "canonical_name", "image_convolution_filters", "initialize", "input_size", "names", "network",
+           "register", "unprefixed", "uses_batch_statistics"]

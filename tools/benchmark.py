@@ -15,8 +15,8 @@ floor: the network's multiply-adds at this machine's measured FP32 matrix-multip
 memory is each process's maximum resident set size.
 
 DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
-`DATA_ROOT --classes 0,1|all --epochs N` (with --recipe fast94, which trains all ten classes:
-`DATA_ROOT --epochs N`), and --peer-args, and print one JSON line per epoch with its test
+`DATA_ROOT --classes 0,1|all --epochs N` (with any --recipe but the spec's, which trains all ten
+classes as the fast recipes' peers do: `DATA_ROOT --epochs N`), and --peer-args, and print one JSON line per epoch with its test
 accuracy (test_acc, or val_acc as airbench94's port names it; tta_test_acc or tta_val_acc where
 it measures test-time augmentation).
 
@@ -34,6 +34,7 @@ import time
 
 from common import cpu, runtime
 from common.cli import ArgumentParser, UserError, command
+from training import recipes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,7 +86,7 @@ def ours_cmd(args, out_dir, extra=()):
 
 
 def peer_cmd(args):
-    classes = ["--classes", args.classes] if args.recipe == "spec" else []
+    classes = ["--classes", args.classes] if args.recipe == recipes.DEFAULT else []
     seed = ["--seed", str(args.seed)] if args.seed is not None else []
     return [args.peer_python, args.peer, args.data_dir, *classes, "--epochs", str(args.epochs), *seed,
             *args.peer_args.split()]
@@ -149,17 +150,20 @@ def _leaves(block):
 
 def run_flops(args):
     """FLOPs of the whole run: 3 passes per training image (forward, gradient of the input, of
-    the weights; the first layer needs no input gradient), 1 per test image (fast94: 6 more
-    for test-time augmentation, once), 2 FLOPs per MAC."""
+    the weights; the first layer needs no input gradient), 1 per test image (6 more for
+    test-time augmentation at the recipe's --tta-level 2, once), 2 FLOPs per MAC."""
     import numpy as np
+
+    import models
     from data import load_cifar10, parse_classes
 
     classes = parse_classes(args.classes)
     _, train_y, _, test_y = load_cifar10(args.data_dir, progress=False)
     n_train, n_test = int(np.isin(train_y, classes).sum()), int(np.isin(test_y, classes).sum())
-    macs = net_macs("airbench94" if args.recipe == "fast94" else "spec-resnet", len(classes))
+    recipe = recipes.get(args.recipe)
+    macs = net_macs(recipe.network or models.SPEC_RESNET, len(classes))
     train, test = 3 * sum(macs) - macs[0], sum(macs)
-    tta = 6 * n_test * test if args.recipe == "fast94" else 0
+    tta = 6 * n_test * test if recipe.defaults().get("tta_level") else 0
     return 2 * (args.epochs * (n_train * train + n_test * test) + tta)
 
 
@@ -285,8 +289,9 @@ def build_parser():
     p.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's 2-class task) or 'all'")
     p.add_argument("--epochs", type=float, default=5)
-    p.add_argument("--recipe", default="spec", choices=("spec", "fast94"),
-                   help="ours' --recipe; fast94 trains all ten classes (--classes is set to all)")
+    p.add_argument("--recipe", default=recipes.DEFAULT, choices=recipes.names(),
+                   help="ours' --recipe; any but %s trains all ten classes (--classes is set to all)"
+                        % recipes.DEFAULT)
     p.add_argument("--reps", type=int, default=3, help="runs of each side")
     p.add_argument("--seed", type=int, default=None, help="both sides' --seed (None: each its default)")
     p.add_argument("--peer", default=None, help="the peer script (none: ours only)")
@@ -303,7 +308,7 @@ def build_parser():
 @command
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.recipe == "fast94":
+    if args.recipe != recipes.DEFAULT:
         args.classes = "all"
     if args.breakdown:
         print(breakdown(args))

@@ -1,7 +1,7 @@
 """Where a training step's time goes: a network's training steps on random images, timed, and
 the time of each operator per step by MXNet's profiler. A step is training's own
-(training.loop.train_step on the TrainState train_cifar10.py builds: airbench94 with its recipe
-fast94, with lookahead and the rest of its after-update work).
+(training.loop.train_step on the TrainState train_cifar10.py builds: a network with the recipe
+made for it where it has one, hooks included, else with the spec's procedure).
 
     python -m tools.step_profile --model spec-resnet --batch-size 128
     python -m tools.step_profile --model airbench94 --batch-size 1024 --amp
@@ -21,13 +21,14 @@ import time
 from common import runtime
 from common.cli import ArgumentParser, command
 
-MODELS = ("spec-resnet", "airbench94")
 WARMUP = 2  # steps before the timed ones: graph building, memory planning
 
 
 def build_parser():
+    import models  # built by main, once the process is ready for MXNet
+
     parser = ArgumentParser(__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="spec-resnet", choices=MODELS)
+    parser.add_argument("--model", default=models.SPEC_RESNET, choices=list(models.NETWORKS))
     parser.add_argument("--batch-size", type=int, default=128, help="images per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps, and profiled steps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 mixed precision, as --amp trains")
@@ -36,13 +37,13 @@ def build_parser():
 
 
 def training_state(name, batch_size, precision):
-    """(the TrainState of a run of the network as train_cifar10.py builds it: airbench94 with its
-    recipe fast94, the others with the spec's procedure; a random batch; its labels)."""
+    """(the TrainState of a run of the network as train_cifar10.py builds it, with the recipe
+    made for it or else the spec's procedure; a random batch; its labels)."""
     import mxnet as mx
     import numpy as np
 
     from data import prepare
-    from training import distributed, fast94
+    from training import distributed, recipes
     from training.config import RunConfig
     from training.state import build_state
 
@@ -50,9 +51,10 @@ def training_state(name, batch_size, precision):
     images = rng.randint(0, 256, size=(batch_size, 3, 32, 32)).astype(np.uint8)
     labels = np.arange(batch_size) % 10
     dataset = prepare(images, labels, images, labels, classes=list(range(10)), class_names=list("0123456789"))
-    recipe = dict(fast94.FLAG_DEFAULTS, recipe="fast94") if name == "airbench94" else {}
-    config = RunConfig(**dict(recipe, model=name, batch_size=batch_size, precision=precision,
-                              amp=precision != "float32"))
+    made_for = recipes.for_network(name)  # else the flags' own procedure
+    recipe = recipes.get(made_for[0] if made_for else recipes.DEFAULT)
+    config = RunConfig(**dict(recipe.defaults(), recipe=recipe.name, model=name, batch_size=batch_size,
+                              precision=precision, amp=precision != "float32"))
     state = build_state(config, dataset, [mx.cpu()], distributed.connect("device", {}))
     return state, dataset.train_x, dataset.train_y
 

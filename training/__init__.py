@@ -5,9 +5,8 @@
     devices       the contexts (CPU or GPUs) this process computes on
     distributed   where this process stands in a job: kvstore, rank, its shard of the data
     schedules     learning-rate schedules, functions of the update count alone
-    recipes       the recipes (--recipe): what each builds differently, behind one interface
-    fast94        airbench94's recipe in MXNet's terms, its optimizer and per-update work
-    lookahead     lookahead weight averaging (fast94)
+    recipes/      the recipes (--recipe), one module each: base (the interface), spec, fast94
+    lookahead     lookahead weight averaging (fast94's hooks)
     losses        the label-smoothed cross-entropy
     precision     mixed precision (--amp): bfloat16 on CPUs, float16 on GPUs
     tta           test-time augmentation, for training's last evaluation and for prediction

@@ -8,8 +8,9 @@ export.py; loading a trained model for prediction or fine-tuning: saved_model.py
                          of the others
     PREFIX-0003.bnstats  the spec'd network's population statistics (training/population.py),
                          added after training or on request (export_model.py)
-    PREFIX-0003.lookahead  a fast94 run's lookahead average (training/lookahead.py), which a
-                         resume continues
+    PREFIX-0003.recipe   the state of the recipe's hooks (recipes/base.py), e.g. fast94's
+                         lookahead average, which a resume continues (.lookahead in checkpoints
+                         of fast94 runs written before recipes had a file of their own)
 
 Every file is written under a temporary name and renamed when complete, the .json last: a
 checkpoint exists only once all three are in place, and a crash or kill mid-save leaves earlier
@@ -30,6 +31,7 @@ from common.files import atomic_write, md5, write_json
 from . import precision
 
 FORMAT = 1  # of PREFIX-NNNN.json; a checkpoint of another format is refused on load
+RECIPE_STATE = ("recipe", "lookahead")  # the hooks' state file: its name, then an older name of it
 
 
 class CheckpointError(UserError):
@@ -37,7 +39,7 @@ class CheckpointError(UserError):
 
 
 def paths(prefix, epoch):
-    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json", "bnstats", "lookahead")}
+    return {ext: "%s-%04d.%s" % (prefix, epoch, ext) for ext in ("params", "states", "json", "bnstats") + RECIPE_STATE}
 
 
 def _file_entry(path):
@@ -75,10 +77,11 @@ def save(prefix, state, meta):
     with atomic_write(files["states"]) as tmp:
         state.trainer.save_states(tmp)
     saved = ["params", "states"]
-    if state.recipe_run is not None:
-        with atomic_write(files["lookahead"]) as tmp:
-            mx.nd.save(tmp, state.recipe_run.state())
-        saved.append("lookahead")
+    kept = state.hooks.state() if state.hooks is not None else None
+    if kept is not None:
+        with atomic_write(files["recipe"]) as tmp:
+            mx.nd.save(tmp, kept)
+        saved.append("recipe")
     record = dict(meta, format=FORMAT, epoch=state.epoch,
                   num_update=state.trainer.optimizer.num_update, rng=_rng_to_json(state.rng),
                   loss_scale=precision.scaler_state(state.trainer),
@@ -167,7 +170,7 @@ def resume_hint(prefix, epochs_done, epochs, change=""):
 
 
 def restore(prefix, record, state):
-    """Loads parameters, trainer state, shuffling RNG (and a fast94 run's lookahead average) of a
+    """Loads parameters, trainer state, shuffling RNG (and the state of the recipe's hooks) of a
     checkpoint into state."""
     files = paths(prefix, record["epoch"])
     try:
@@ -178,12 +181,13 @@ def restore(prefix, record, state):
     precision.restore_scaler(state.trainer, record.get("loss_scale"))
     state.rng = _rng_from_json(record["rng"])
     state.epoch = record["epoch"]
-    if state.recipe_run is not None:
-        if "lookahead" not in record["files"]:
-            raise CheckpointError("%s holds no lookahead average (%s), which a fast94 run "
-                                  "continues; resume from a checkpoint of a fast94 run"
-                                  % (files["json"], files["lookahead"]))
-        state.recipe_run.load_state(mx.nd.load(files["lookahead"]))
+    if state.hooks is not None and state.hooks.state() is not None:
+        kept = [ext for ext in RECIPE_STATE if ext in record["files"]]
+        if not kept:
+            raise CheckpointError("%s holds no state of the recipe's hooks (%s), which this run "
+                                  "continues; resume from a checkpoint of a run of the same --recipe"
+                                  % (files["json"], files["recipe"]))
+        state.hooks.load_state(mx.nd.load(files[kept[0]]))
 
 
 @dataclass

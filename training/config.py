@@ -17,7 +17,7 @@ from data import parse_classes
 
 from . import precision
 from .devices import device_type
-from .recipes import RECIPES
+from . import recipes
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class RunConfig:
     momentum: float = 0.9
     seed: int = 42
     # model and recipe
-    recipe: str = "spec"  # or 'fast94' (training/fast94.py: its FLAG_DEFAULTS replace these defaults)
+    recipe: str = recipes.DEFAULT  # training/recipes/: a recipe's flag_defaults replace these defaults
     model: str = "spec-resnet"  # the model's one name (models.canonical_name)
     optimizer: str = "sgd"  # or 'nag'
     wd: float = 0.0
@@ -98,7 +98,7 @@ def resolve(flags, source, chief=True):
 
 
 def schedule_name(config):
-    return RECIPES[config.recipe].schedule_name(config)
+    return recipes.get(config.recipe).schedule_name(config)
 
 
 def recorded_settings(config, dataset, ctx, worker, source_name):

@@ -91,8 +91,8 @@ def train_step(state, data, label):
         precision.backward(losses, state.trainer)  # recorded: under --amp it scales them first
     # Gradients are sums over the batch (and over the workers of a dist_sync job): a mean.
     state.trainer.step(data.shape[0] * state.step_batches)
-    if state.recipe_run is not None:
-        state.recipe_run.after_update(state.trainer.optimizer.num_update)
+    if state.hooks is not None:
+        state.hooks.after_update(state.trainer.optimizer.num_update)
     return outputs, losses, ys
 
 
@@ -118,8 +118,8 @@ def train_one_epoch(state, x, y, batch_size, progress=None, interval_report=None
     queued = collections.deque()  # (losses, images) of the batches not yet seen finished
     if interval_report is not None:
         interval_report.start(state.epoch)
-    if state.recipe_run is not None:
-        state.recipe_run.start_epoch(state.epoch)
+    if state.hooks is not None:
+        state.hooks.start_epoch(state.epoch)
     for i, (indices, data, label) in enumerate(shuffled_batches(
             x, y, batch_size, state.rng, min_size=len(state.ctx), drop_last=state.drop_last,
             limit=epoch_batches(state, x.shape[0], batch_size))):

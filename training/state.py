@@ -16,7 +16,7 @@ from data import num_batches
 
 from . import checkpoint, distributed, precision, saved_model
 from .losses import SmoothedCrossEntropy
-from .recipes import RECIPES
+from . import recipes
 
 
 @dataclass
@@ -32,7 +32,7 @@ class TrainState:
     augment: object = None  # augment(batch, indices, epoch, rng) -> batch (data.PadCropFlip, ...)
     loss_fn: gluon.loss.Loss = field(default_factory=gluon.loss.SoftmaxCrossEntropyLoss)
     run_batches: int = None  # batches of the whole run (the last epoch may end early); None: whole epochs
-    recipe_run: object = None  # start_epoch(epoch), after_update(update), state(), load_state() (fast94.Fast94Run)
+    hooks: object = None  # the recipe's work beside the update (recipes.base.Hooks), or None
     tta_level: int = 0  # test-time augmentation of the last evaluation (training/tta.py)
 
 
@@ -60,7 +60,7 @@ def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstor
 def batches_per_epoch(config, train_images, ctx, worker):
     """Batches of an epoch of this worker (some recipes, like dist_async, train on whole batches only)."""
     return num_batches(train_images, config.batch_size, min_size=len(ctx),
-                       drop_last=worker.asynchronous or RECIPES[config.recipe].drop_last)
+                       drop_last=worker.asynchronous or recipes.get(config.recipe).drop_last)
 
 
 def run_batches(config, train_images, ctx, worker):
@@ -73,15 +73,15 @@ def build_schedule(config, train_images, ctx, worker):
     """The run's LR schedule, counted in updates as the optimizer counts them (on the servers for
     dist_async)."""
     steps = batches_per_epoch(config, train_images, ctx, worker)
-    return RECIPES[config.recipe].schedule(config, steps * worker.updates_per_step,
+    return recipes.get(config.recipe).schedule(config, steps * worker.updates_per_step,
                                            run_batches(config, train_images, ctx, worker),
                                            trainer_lr_wd(config, worker)[0])
 
 
 def trainer_lr_wd(config, worker):
-    """(learning rate, weight decay) of the Trainer: the flags', or for fast94 airbench94's lr and
-    weight decay in MXNet's terms at the run's global batch."""
-    return RECIPES[config.recipe].trainer_lr_wd(config, config.batch_size * worker.workers_per_update)
+    """(learning rate, weight decay) of the Trainer, as the run's recipe sets them for its
+    global batch."""
+    return recipes.get(config.recipe).trainer_lr_wd(config, config.batch_size * worker.workers_per_update)
 
 
 def loss_function(config, num_classes):
@@ -104,8 +104,8 @@ def build_state(config, dataset, ctx, worker):
             net.features.collect_params().setattr("grad_req", "null")
     net.hybridize(static_alloc=True, static_shape=True)
     batches = run_batches(config, dataset.train_x.shape[0], ctx, worker)
-    recipe = RECIPES[config.recipe]
-    recipe_run = recipe.run_hooks(net, batches)  # before the Trainer: it sets learning-rate multipliers
+    recipe = recipes.get(config.recipe)
+    hooks = recipe.hooks(net, batches)  # before the Trainer: they may set learning-rate multipliers
     lr, wd = trainer_lr_wd(config, worker)
     trainer = make_trainer(net, lr, config.momentum,
                            build_schedule(config, dataset.train_x.shape[0], ctx, worker),
@@ -118,7 +118,7 @@ def build_state(config, dataset, ctx, worker):
                       drop_last=worker.asynchronous or recipe.drop_last,
                       augment=recipe.augmentation(config, dataset, rng),
                       loss_fn=loss_function(config, dataset.num_classes), run_batches=batches,
-                      recipe_run=recipe_run, tta_level=config.tta_level)
+                      hooks=hooks, tta_level=config.tta_level)
 
 
 def resume(state, prefix, record):

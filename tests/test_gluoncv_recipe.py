@@ -1,5 +1,4 @@
-"""GluonCV's recipe options: zoo models, augmentation, step and warmup schedules, NAG, weight decay;
-every --recipe built through one interface (training/recipes.py)."""
+"""GluonCV's recipe options: zoo models, augmentation, step and warmup schedules, NAG, weight decay."""
 import json
 import os
 import subprocess
@@ -77,17 +76,8 @@ def test_a_gluoncv_model_trains_with_the_recipe_exports_and_predicts(data_dir, t
         assert json.loads(predicted.stdout)["test_acc"] == pytest.approx(lines[-1]["test_acc"])
 
 
-def test_zoo_models_are_built_by_name_and_the_spec_is_the_default():
-    net = models.build("cifar_resnet20_v1", 3)
-    models.initialize(net, "cifar_resnet20_v1", mx.cpu())
-    net.hybridize()
-    assert net(mx.nd.zeros((2, 3, 32, 32))).shape == (2, 3)
-    assert models.canonical_name("spec") == models.canonical_name("spec-resnet") == "spec-resnet"
-    assert isinstance(models.build("spec-resnet", 3), models.SpecResNet)
-
-
 @pytest.mark.parametrize("args, message", [
-    (["--model", "resnet_nonexistent"], "not spec-resnet (or spec), airbench94, inception-bn-small, sub-inception-rrelu, or a GluonCV model"),
+    (["--model", "resnet_nonexistent"], "not %s, or a GluonCV model" % ", ".join(models.names())),
     (["--lr-mode", "step"], "--lr-mode step needs --lr-decay-epoch"),
     (["--lr-decay-epoch", "2"], "--lr-decay-epoch and --lr-decay-period go with --lr-mode step"),
     (["--warmup-epochs", "5"], "--warmup-epochs 5 leaves no epoch to train"),
@@ -95,32 +85,3 @@ def test_zoo_models_are_built_by_name_and_the_spec_is_the_default():
 ])
 def test_bad_recipe_flags_are_one_clear_error(args, message, data_dir, usage):
     assert message in usage("--data-dir", data_dir, *args)
-
-
-@pytest.mark.parametrize("recipe, model, expected", [
-    ("spec", "spec-resnet", {"drop_last": False, "augment": "NoneType", "hooks": "NoneType",
-                             "schedule": "LinearDecay", "name": "linear-to-zero"}),
-    ("fast94", "airbench94", {"drop_last": True, "augment": "AlternatingFlipTranslate", "hooks": "Fast94Run",
-                              "schedule": "PiecewiseLinear", "name": "airbench94 piecewise linear"}),
-])
-def test_every_recipe_builds_its_run_through_one_interface(recipe, model, expected):
-    from data import prepare
-    from training import distributed, fast94
-    from training.config import RunConfig, schedule_name
-    from training.recipes import RECIPES
-    from training.state import build_state
-
-    rng = np.random.RandomState(0)
-    x = rng.randint(0, 256, size=(40, 3, 32, 32)).astype(np.uint8)
-    y = np.arange(40) % 2
-    dataset = prepare(x, y, x[:8], y[:8], classes=[0, 1], class_names=["a", "b"])
-    defaults = fast94.FLAG_DEFAULTS if recipe == "fast94" else {}
-    config = RunConfig(**dict(defaults, recipe=recipe, model=model, batch_size=16, epochs=2))
-    state = build_state(config, dataset, [mx.cpu()], distributed.connect("device", {}))
-
-    assert state.drop_last == expected["drop_last"] and RECIPES[recipe].drop_last == expected["drop_last"]
-    assert type(state.augment).__name__ == expected["augment"]
-    assert type(state.recipe_run).__name__ == expected["hooks"]
-    assert type(state.trainer.optimizer.lr_scheduler).__name__ == expected["schedule"]
-    assert schedule_name(config) == expected["name"]
-    assert state.run_batches == (2 if expected["drop_last"] else 3) * 2  # 40 images: 2 whole batches of 16, or 3

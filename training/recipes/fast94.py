@@ -1,4 +1,5 @@
-"""airbench94's training recipe (legacy/airbench94.py, arXiv 2404.00498) in MXNet's terms.
+"""--recipe fast94: airbench94's network and training (legacy/airbench94.py, arXiv 2404.00498)
+in MXNet's terms.
 
 airbench94 states its hyperparameters for PyTorch's SGD on the *summed* loss of a batch, scaled
 by a "kilostep" of 1024 * (1 + 1 / (1 - momentum)) images, with weight decay divided by each
@@ -20,11 +21,15 @@ from dataclasses import dataclass
 
 import mxnet as mx
 
-from .lookahead import Lookahead
+from data import AlternatingFlipTranslate
+
+from ..lookahead import Lookahead
+from ..schedules import PiecewiseLinear
+from .base import Hooks, Recipe
 
 
 @dataclass(frozen=True)
-class Recipe:
+class Hyperparameters:
     """airbench94's hyperparameters, in its own terms."""
     epochs: float = 9.9  # passes over the training set; the last one cut short
     batch_size: int = 1024  # images per update
@@ -52,50 +57,83 @@ class Recipe:
         return lr_group * batch_size, wd_group / batch_size
 
 
-RECIPE = Recipe()
-
+HYPERPARAMETERS = Hyperparameters()
 OPTIMIZER = "nesterovsgd"  # NesterovSGD below
-# The flags whose defaults --recipe fast94 changes: each still takes what its flag gives. --lr and
-# --wd are in airbench94's terms (above); --epochs may end within an epoch.
-FLAG_DEFAULTS = {"model": "airbench94", "epochs": RECIPE.epochs, "batch_size": RECIPE.batch_size,
-                 "lr": RECIPE.lr, "momentum": RECIPE.momentum, "wd": RECIPE.weight_decay,
-                 "label_smoothing": RECIPE.label_smoothing, "tta_level": RECIPE.tta_level,
-                 "optimizer": OPTIMIZER}
+SCHEDULE = "it follows airbench94's schedule (0.2 to 1 over 23% of the updates, then to 0.07)"
+
+
+class Fast94(Recipe):
+    """Whole batches of the run's fractional epochs, airbench94's piecewise-linear schedule, its
+    rate and decay in MXNet's terms, alternating flip with translation, and its per-update work
+    (Fast94Hooks)."""
+    name = "fast94"
+    summary = ("airbench94's network and recipe (whitening, Nesterov momentum, lookahead, label "
+               "smoothing, alternating flip, test-time augmentation); --lr and --wd are then "
+               "airbench94's, per 'kilostep' of images (docs/networks-and-recipes.md)")
+    network = "airbench94"
+    # --lr and --wd in airbench94's terms (above); --epochs may end within an epoch.
+    flag_defaults = {"epochs": HYPERPARAMETERS.epochs, "batch_size": HYPERPARAMETERS.batch_size,
+                     "lr": HYPERPARAMETERS.lr, "momentum": HYPERPARAMETERS.momentum,
+                     "wd": HYPERPARAMETERS.weight_decay, "label_smoothing": HYPERPARAMETERS.label_smoothing,
+                     "tta_level": HYPERPARAMETERS.tta_level, "optimizer": OPTIMIZER}
+    fixed_flags = {"augment": "it trains with airbench94's alternating flip and 2-pixel translation",
+                   "lr_mode": SCHEDULE, "lr_factor": SCHEDULE, "lr_decay_epoch": SCHEDULE,
+                   "lr_decay_period": SCHEDULE, "warmup_epochs": "airbench94's schedule has its own warmup",
+                   "optimizer": "it trains with Nesterov momentum as airbench94 does (PyTorch's form)"}
+    drop_last = True  # as airbench94 counts its 9.9 epochs
+
+    def usage_error(self, args):
+        if args.kv_store == "dist_async":
+            return ("--recipe fast94 changes learning rates during the run, which dist_async's "
+                    "servers cannot follow: use --kv-store dist_sync")
+        return None
+
+    def schedule_name(self, config):
+        return "airbench94 piecewise linear"
+
+    def schedule(self, config, updates_per_epoch, total_updates, base_lr):
+        return PiecewiseLinear(total_updates, HYPERPARAMETERS.schedule, base_lr=base_lr)
+
+    def trainer_lr_wd(self, config, global_batch):
+        return trainer_settings(config.lr, config.momentum, config.wd, global_batch)
+
+    def augmentation(self, config, dataset, rng):
+        return AlternatingFlipTranslate(dataset.train_x.shape[0], rng, HYPERPARAMETERS.translate)
+
+    def hooks(self, net, total_updates):
+        return Fast94Hooks(net, total_updates)
 
 
 def trainer_settings(lr, momentum, wd, batch_size):
     """(learning rate, weight decay) of MXNet's Trainer for airbench94's lr and weight decay at
     `batch_size` images per update (all workers' together)."""
-    return Recipe(lr=lr, momentum=momentum, weight_decay=wd).mxnet_settings(batch_size)
+    return Hyperparameters(lr=lr, momentum=momentum, weight_decay=wd).mxnet_settings(batch_size)
 
 
-class Fast94Run:
-    """What a fast94 run does beside the optimizer's update, on airbench94's network: the
-    whitening layer's bias trains in the first `whiten_bias_epochs` only (no gradient after),
-    its padding channels stay 0, and lookahead averages the network after every update. Its
-    state (the lookahead average) goes into every checkpoint."""
+class Fast94Hooks(Hooks):
+    """On airbench94's network: the whitening layer's bias trains in the first
+    `whiten_bias_epochs` only (no gradient after), its padding channels stay 0, and lookahead
+    averages the network after every update. A checkpoint keeps the lookahead average."""
 
-    def __init__(self, net, total_updates, whiten_bias_epochs=RECIPE.whiten_bias_epochs):
+    def __init__(self, net, total_updates, whiten_bias_epochs=HYPERPARAMETERS.whiten_bias_epochs):
         self.net, self.whiten_bias_epochs = net, whiten_bias_epochs
-        bias_multipliers(net, RECIPE.bias_scaler)
+        bias_multipliers(net, HYPERPARAMETERS.bias_scaler)
         self.lookahead = Lookahead(net.collect_params(), total_updates)
 
     def start_epoch(self, epoch):
         # No gradient at all, as airbench94's requires_grad=False: the backward pass then skips
-        # the whitening layer, its GELU and the first convolution's input gradient (a training
-        # step of 1,024 images in bfloat16: about a fifth less operator time).
+        # the whitening layer, its GELU and the first convolution's input gradient.
         self.net.whitening.bias.grad_req = "write" if epoch < self.whiten_bias_epochs else "null"
 
     def after_update(self, update):
-        """update: the optimizer's count, 1 for the first."""
         self.net.zero_padding()
         self.lookahead.after_update(update)
 
     def state(self):
         return self.lookahead.state()
 
-    def load_state(self, state):
-        self.lookahead.load_state(state)
+    def load_state(self, arrays):
+        self.lookahead.load_state(arrays)
 
 
 @mx.optimizer.register
@@ -137,3 +175,6 @@ def bias_multipliers(net, bias_scaler):
     for name, param in net.collect_params().items():
         if name.endswith("beta") and param.grad_req != "null":
             param.lr_mult, param.wd_mult = bias_scaler, 1 / bias_scaler
+
+
+RECIPE = Fast94()

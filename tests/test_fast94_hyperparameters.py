@@ -1,4 +1,4 @@
-"""airbench94's hyperparameters in MXNet's terms (training/fast94.py): MXNet's Trainer with the
+"""airbench94's hyperparameters in MXNet's terms (training/recipes/fast94.py): MXNet's Trainer with the
 recipe's settings makes the updates PyTorch's SGD makes with airbench94's, step for step."""
 import mxnet as mx
 import numpy as np
@@ -7,7 +7,7 @@ from mxnet import autograd, gluon
 
 from training import distributed
 from training.config import RunConfig
-from training.fast94 import FLAG_DEFAULTS, Recipe, bias_multipliers  # registers NesterovSGD with MXNet
+from training.recipes.fast94 import RECIPE, Hyperparameters, bias_multipliers  # registers NesterovSGD with MXNet
 from training.schedules import PiecewiseLinear
 from training.state import run_batches
 
@@ -20,18 +20,18 @@ def torch_sgd_nesterov(p, grad_sum, buf, lr, wd, momentum):
 
 
 def test_the_recipes_numbers():
-    recipe = Recipe()
+    recipe = Hyperparameters()
     assert recipe.kilostep == pytest.approx(1024 * (1 + 1 / 0.15))
     lr, wd = recipe.mxnet_settings()
     assert lr == pytest.approx(11.5 / recipe.kilostep * 1024)  # about 1.5 on the batch mean
     assert wd == pytest.approx(0.0153 / 11.5)
-    config = RunConfig(recipe="fast94", **FLAG_DEFAULTS)  # the count the run's schedule and lookahead use
+    config = RunConfig(recipe="fast94", **RECIPE.defaults())  # the count the run's schedule and lookahead use
     assert run_batches(config, 50000, [mx.cpu()], distributed.connect("device", {})) == 476  # 48 whole
     # batches an epoch, 9.9 epochs: ceil(475.2)
 
 
 def test_mxnet_makes_airbench94s_updates():
-    recipe = Recipe(batch_size=8)
+    recipe = Hyperparameters(batch_size=8)
     net = gluon.nn.HybridSequential()
     net.add(gluon.nn.Dense(4, in_units=6, use_bias=False), gluon.nn.BatchNorm(in_channels=4),
             gluon.nn.Dense(3, in_units=4, use_bias=False))

@@ -14,7 +14,8 @@ import pytest
 from commands import train_flags
 from common import cpu
 from helpers import archive_messages, digest, json_lines, predict, run_cli, without_timing
-from training import distributed, fast94
+from training import distributed
+from training.recipes.fast94 import RECIPE
 from training.config import RunConfig
 from training.loop import train_one_epoch
 from training.state import build_state
@@ -35,8 +36,9 @@ def test_the_recipe_sets_its_defaults_and_each_flag_still_overrides_its_own():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--recipe", "fast94", "--model", "spec"], "--recipe fast94 trains airbench94's network"),
-    (["--model", "airbench94"], "--model airbench94 trains with its recipe: give --recipe fast94"),
+    (["--recipe", "fast94", "--model", "spec"], "--recipe fast94 trains airbench94 (its settings are made for "
+                                                "that network): leave out --model spec-resnet"),
+    (["--model", "airbench94"], "--model airbench94 trains with a recipe made for it: give --recipe fast94"),
     (["--recipe", "fast94", "--augment"], "--augment would have no effect: with --recipe fast94"),
     (["--recipe", "fast94", "--optimizer", "nag"], "--optimizer would have no effect"),
     (["--recipe", "fast94", "--warmup-epochs", "1"], "--warmup-epochs would have no effect"),
@@ -59,7 +61,7 @@ def fast94_run(tmp_path_factory, data_dir):
     whole = run_cli(*args, "--export", export, "--output-dir", str(out / "run"), env=offline)
     assert whole.returncode == 0, whole.stderr
     resumed_prefix = str(out / "again")
-    for ext in ("params", "states", "json", "lookahead"):
+    for ext in ("params", "states", "json", "recipe"):
         os.link("%s-0001.%s" % (prefix, ext), "%s-0001.%s" % (resumed_prefix, ext))
     resumed = run_cli(*args[:-1], resumed_prefix, "--load-epoch", "1", "--output-dir", str(out / "resumed"),
                       "--no-comet")
@@ -77,7 +79,7 @@ def test_a_run_ends_within_its_last_epoch_and_reports_tta_accuracy_there(fast94_
     with open(fast94_run["prefix"] + "-0002.json") as f:
         record = json.load(f)
     assert record["num_update"] == math.ceil(PER_EPOCH * 1.5)  # as airbench94 counts its 9.9 epochs
-    assert sorted(record["files"]) == ["lookahead", "params", "states"]
+    assert sorted(record["files"]) == ["params", "recipe", "states"]  # recipe: the lookahead average
     assert record["config"]["recipe"] == "fast94" and record["config"]["lr_schedule"] == "airbench94 piecewise linear"
 
 
@@ -94,24 +96,46 @@ def test_comet_gets_every_epoch_and_the_tta_accuracy_at_the_end(fast94_run):
 def test_a_resume_continues_the_run_exactly_lookahead_included(fast94_run):
     assert without_timing(fast94_run["resumed"]) == without_timing(fast94_run["whole"][1:])
     assert digest(fast94_run["resumed_prefix"] + "-0002.params") == digest(fast94_run["prefix"] + "-0002.params")
-    assert digest(fast94_run["resumed_prefix"] + "-0002.lookahead") == digest(fast94_run["prefix"] + "-0002.lookahead")
+    assert digest(fast94_run["resumed_prefix"] + "-0002.recipe") == digest(fast94_run["prefix"] + "-0002.recipe")
 
 
-def test_a_checkpoint_without_its_lookahead_average_is_one_error(fast94_run, data_dir, tmp_path):
-    prefix = str(tmp_path / "old")
+def copy_first_checkpoint(fast94_run, prefix, recipe_state):
+    """The run's first checkpoint under prefix, its recipe state under the extension
+    recipe_state (None: without it)."""
     for ext in ("params", "states"):
         shutil.copy("%s-0001.%s" % (fast94_run["prefix"], ext), "%s-0001.%s" % (prefix, ext))
     with open(fast94_run["prefix"] + "-0001.json") as f:
         record = json.load(f)
-    del record["files"]["lookahead"]  # as a checkpoint written before the average was kept
+    entry = record["files"].pop("recipe")
+    if recipe_state:
+        shutil.copy(fast94_run["prefix"] + "-0001.recipe", "%s-0001.%s" % (prefix, recipe_state))
+        record["files"][recipe_state] = dict(entry, name="%s-0001.%s" % (os.path.basename(prefix), recipe_state))
     with open(prefix + "-0001.json", "w") as f:
         json.dump(record, f)
-    result = run_cli("--recipe", "fast94", "--epochs", "1.5", "--data-dir", data_dir, *SMALL, "--model-prefix", prefix,
-                     "--load-epoch", "1", "--no-comet", "--output-dir", str(tmp_path / "run"))
+
+
+def resume_first_checkpoint(prefix, data_dir, out):
+    return run_cli("--recipe", "fast94", "--epochs", "1.5", "--data-dir", data_dir, *SMALL, "--model-prefix", prefix,
+                   "--load-epoch", "1", "--no-comet", "--output-dir", out)
+
+
+def test_a_checkpoint_that_keeps_the_average_under_its_older_name_resumes_the_same(fast94_run, data_dir, tmp_path):
+    prefix = str(tmp_path / "older")
+    copy_first_checkpoint(fast94_run, prefix, "lookahead")  # as fast94 checkpoints were written at first
+    result = resume_first_checkpoint(prefix, data_dir, str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert without_timing(json_lines(result)) == without_timing(fast94_run["whole"][1:])
+    assert digest(prefix + "-0002.recipe") == digest(fast94_run["prefix"] + "-0002.recipe")
+
+
+def test_a_checkpoint_without_its_lookahead_average_is_one_error(fast94_run, data_dir, tmp_path):
+    prefix = str(tmp_path / "old")
+    copy_first_checkpoint(fast94_run, prefix, None)  # as a checkpoint written before the average was kept
+    result = resume_first_checkpoint(prefix, data_dir, str(tmp_path / "run"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: %s-0001.json holds no lookahead average (%s-0001.lookahead), which a fast94 run continues; "
-        "resume from a checkpoint of a fast94 run" % (prefix, prefix))
+        "error: %s-0001.json holds no state of the recipe's hooks (%s-0001.recipe), which this run continues; "
+        "resume from a checkpoint of a run of the same --recipe" % (prefix, prefix))
     assert not os.path.exists(prefix + "-0002.json")
 
 
@@ -142,7 +166,7 @@ def small_dataset(n=64, seed=0):
 
 
 def fast94_state(ctx, epochs=2, batch_size=16):
-    config = RunConfig(recipe="fast94", **dict(fast94.FLAG_DEFAULTS, epochs=epochs, batch_size=batch_size))
+    config = RunConfig(recipe="fast94", **dict(RECIPE.defaults(), epochs=epochs, batch_size=batch_size))
     dataset = small_dataset()
     return build_state(config, dataset, ctx, distributed.connect("device", {})), dataset
 
@@ -153,8 +177,8 @@ def whitening_bias(state):
 
 def test_the_whitening_bias_trains_in_the_recipes_first_epochs_only_and_its_padding_stays_zero():
     state, dataset = fast94_state([mx.cpu()])
-    state.recipe_run.whiten_bias_epochs = 1
-    state.recipe_run.lookahead.every = state.recipe_run.lookahead.total_updates = 10 ** 9  # its averaging
+    state.hooks.whiten_bias_epochs = 1
+    state.hooks.lookahead.every = state.hooks.lookahead.total_updates = 10 ** 9  # its averaging
     # moves the bias too (as airbench94's does): here only the optimizer's updates should
     before = whitening_bias(state)[0]
     train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
@@ -172,11 +196,11 @@ def test_without_the_whitening_bias_gradient_the_rest_trains_as_with_a_zero_rate
     # must be those of a run that keeps the gradient and gives the bias a learning rate of 0.
     states = [fast94_state([mx.cpu()])[0] for _ in range(2)]
     dataset = small_dataset()
-    zero_rate = states[1].recipe_run
+    zero_rate = states[1].hooks
     zero_rate.start_epoch = lambda epoch: setattr(zero_rate.net.whitening.bias, "lr_mult",
                                                   1.0 if epoch < zero_rate.whiten_bias_epochs else 0.0)
     for state in states:
-        state.recipe_run.whiten_bias_epochs = 1
+        state.hooks.whiten_bias_epochs = 1
         for _ in range(2):
             train_one_epoch(state, dataset.train_x, dataset.train_y, 16)
     assert states[1].net.whitening.bias.grad_req == "write"
