@@ -7,7 +7,7 @@ made for it where it has one, hooks included, else with the spec's procedure).
     python -m tools.step_profile --model airbench94 --batch-size 1024 --amp
 
 Prints the seconds of a step (the median of --steps after two warm-up steps) and the operators by
-their milliseconds per step, the largest first. MXNet's bulk execution is off in this process,
+their milliseconds per step, the largest first, with their calls per step. MXNet's bulk execution is off in this process,
 so that the profiler sees each operator on its own (a step can take a little longer than in
 training). For oneDNN's own kernels and their implementations, run it with DNNL_VERBOSE=1.
 """
@@ -60,7 +60,7 @@ def training_state(name, batch_size, precision):
 
 
 def profile(args):
-    """(seconds per step, [(operator, ms per step)] largest first)."""
+    """(seconds per step, [(operator, ms per step, calls per step)] largest first)."""
     import mxnet as mx
 
     from training.loop import train_step
@@ -86,10 +86,12 @@ def profile(args):
         mx.nd.waitall()
         mx.profiler.set_state("stop")
         times = dict(json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]).get("operator", {})
-    # Under NaiveEngine MXNet 1.9.1's profiler records every operator twice (its count and total
-    # double, seen against ThreadedEnginePerDevice on the same steps).
+        mx.profiler.dump(finished=True)  # its trace now, not while the folder is being removed
+    # Under NaiveEngine MXNet 1.9.1's profiler records operators twice (counts and totals about
+    # double those of ThreadedEnginePerDevice on the same steps).
     records = 2 if runtime.setup().engine == "NaiveEngine" else 1
-    per_step = sorted(((name, t["Total"] / args.steps / records) for name, t in times.items()), key=lambda p: -p[1])
+    per_step = sorted(((name, t["Total"] / args.steps / records, t["Count"] / args.steps / records)
+                       for name, t in times.items()), key=lambda p: -p[1])
     return statistics.median(seconds), per_step
 
 
@@ -97,11 +99,11 @@ def profile(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     seconds, operators = profile(args)
-    total = sum(ms for _, ms in operators)
+    total = sum(ms for _, ms, _ in operators)
     print("%s, batch %d, %s: %.3f s per step (median of %d); operators %.1f ms per step"
           % (args.model, args.batch_size, "bfloat16" if args.amp else "float32", seconds, args.steps, total))
-    for name, ms in operators[:args.top]:
-        print("%10.1f ms  %5.1f%%  %s" % (ms, 100 * ms / total, name))
+    for name, ms, calls in operators[:args.top]:
+        print("%10.1f ms  %5.1f%%  %4g calls  %s" % (ms, 100 * ms / total, calls, name))
     return 0
 
 
