@@ -23,14 +23,9 @@ import warnings
 
 from common import interrupts
 from common.cli import ArgumentParser, UserError, command, non_negative_int, positive_int
-from training import tracking
-from training.settings import PER_RUN_SETTINGS
+from training import metrics, tracking
+from training.settings import LOCAL_SETTINGS, PER_RUN_SETTINGS
 
-METRICS = tracking.EPOCH_METRICS + tracking.LAST_EPOCH_METRICS  # what a run's JSON lines hold
-HIGHER_IS_BETTER = ("train_acc", "test_acc", "tta_test_acc", "images_per_sec")
-# Training flags that may differ between the machines of one study: where things are, how they
-# are shown and reported (the rest must be equal for the trials to be comparable).
-LOCAL_FLAGS = {"data_dir", "data_url", "quiet", "num_gpus", "gpus", "kv_store", "no_comet", "no_comet_model"}
 SETUP = "pip install -r requirements-sweep.txt (./train.sh and ./test.sh install it)"
 
 
@@ -49,7 +44,7 @@ def add_search_args(parser):
                             "(or steps), in random order, at most once each")
     group.add_argument("--sampler-seed", type=int, default=None, metavar="SEED",
                        help="seeds the sampler (None: a fresh one; give each machine of a study its own)")
-    group.add_argument("--metric", default="test_acc", choices=METRICS,
+    group.add_argument("--metric", default="test_acc", choices=metrics.LOGGED,
                        help="the JSON-line value a trial is scored by: its last one")
     group.add_argument("--direction", default=None, choices=("maximize", "minimize"),
                        help="None: maximize accuracies and images_per_sec, minimize the others")
@@ -150,7 +145,7 @@ def open_sweep(args, train_args, parser):
         parser.error(str(e))
     if args.metric == "tta_test_acc" and not flags.tta_level:
         parser.error("--metric tta_test_acc needs --tta-level 1 or 2 in the training flags")
-    direction = args.direction or ("maximize" if args.metric in HIGHER_IS_BETTER else "minimize")
+    direction = args.direction or ("maximize" if metrics.BY_NAME[args.metric].higher_is_better else "minimize")
     name = args.study or re.sub(r"[^A-Za-z0-9_.-]+", "-", "%s_c%s" % (flags.model, flags.classes))
     folder = args.sweep_dir or os.path.join("sweeps", name)
     if args.storage is None:
@@ -158,7 +153,7 @@ def open_sweep(args, train_args, parser):
     url = args.storage or "sqlite:///" + os.path.abspath(os.path.join(folder, "study.db"))
     storage = sweep_study.open_storage(url, args.heartbeat)
     os.makedirs(folder, exist_ok=True)
-    training = {k: v for k, v in sorted(vars(flags).items()) if k not in PER_RUN_SETTINGS | LOCAL_FLAGS}
+    training = {k: v for k, v in sorted(vars(flags).items()) if k not in PER_RUN_SETTINGS | LOCAL_SETTINGS}
     plan = {"training": training, "space": spec, "metric": args.metric, "direction": direction}
     study = sweep_study.open_study(name, storage, direction, sampler,
                                    sweep_study.make_pruner(args.pruner, args.prune_startup_trials,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import optuna
 
 from common.cli import ArgumentParser
+from training import settings
 
 from . import train_flags
 
@@ -33,17 +34,8 @@ DEFAULT_SPACE = {
     "wd": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
 }
 # Each trial's own, set by the sweep (its run folder, names, tags, checkpoints), or a run of
-# their own: what these would do to every trial alike.
-SWEEP_OWNS = {
-    "--output-dir": "each trial's run folder is SWEEP_DIR/runs/trial-NNNN",
-    "--run-name": "each trial is named STUDY-trial-N",
-    "--run-group": "the trials' group is the study",
-    "--tags": "each trial is tagged study-STUDY and trial-N",
-    "--model-prefix": "each trial keeps its checkpoints in its run folder",
-    "--load-epoch": "each trial starts from scratch",
-    "--seeds": "a trial is one run (vary --seed in the space instead)",
-    "--export": "every trial would export to one path; export the best trial with its command",
-}
+# their own: flag -> what it would do to every trial alike (training/settings.py's table).
+SWEEP_OWNS = {"--" + dest.replace("_", "-"): why for dest, why in settings.SWEEP_OWNS.items()}
 KEYS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"}}
 
 

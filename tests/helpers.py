@@ -20,9 +20,11 @@ import zipfile
 
 import numpy as np
 
+from training import metrics
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # on sys.path: pytest.ini
-TIMING = {"time", "images_per_sec", "epoch_time"}  # the JSON-line keys that differ between equal runs
-KEYS = ["epoch", "train_loss", "train_acc", "test_acc", "lr", "time", "images_per_sec", "epoch_time"]
+TIMING = metrics.TIMING  # the JSON-line keys that differ between equal runs
+KEYS = [m.name for m in metrics.METRICS if not m.last_epoch_only]  # every epoch's JSON line, in order
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 recipe of a user's own, registered here alone, trains through train_cifar10.py's main with its
 defaults, fixed flags, schedule, augmentation and checkpointed hooks."""
 import json
-import os
 
 import mxnet as mx
 import numpy as np

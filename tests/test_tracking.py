@@ -10,9 +10,9 @@ import zipfile
 import pytest
 
 from helpers import REPO, archive_messages, experiment_json, run_cli
-from training import tracking
+from training import metrics, tracking
 
-EPOCH_METRICS = ["train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec"]
+EPOCH_METRICS = [m.name for m in metrics.METRICS if m.logged and not m.last_epoch_only]  # each epoch's
 SECRET = "bogus-key-0123456789abcdef"  # must appear nowhere
 
 
@@ -182,7 +182,7 @@ def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tm
                              "--plot", str(png)], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
     rows = result.stdout.splitlines()
-    assert rows[0].split() == ["run", "epochs", "test_acc", "best_test_acc", "train_loss", "train_acc", "time_s"]
+    assert rows[0].split() == ["run", "epochs", "train_loss", "train_acc", "test_acc", "best_test_acc", "time"]
     assert rows[1].split()[:2] == ["offline-test", "2"] and rows[2].split()[:2] == ["second-test", "3"]
     assert rows[3] == "plot: %s" % png and len(rows) == 4  # different configurations: no group
     width, height = png_size(str(png))

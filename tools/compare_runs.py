@@ -18,9 +18,13 @@ import numpy as np
 
 from common.cli import ArgumentParser, UserError, command
 from training import plots
+from training import metrics
 from training.settings import PER_RUN_SETTINGS
 
-FINAL_METRICS = ("test_acc", "best_test_acc", "train_loss", "train_acc", "time_s")
+# (column, metric, "last" or "best") of what the metrics table marks `compared`
+SUMMARY = tuple((name if kind == "last" else "%s_%s" % (kind, name), name, kind)
+                for name, kind in ((m.name, kind) for m in metrics.METRICS for kind in m.compared))
+FINAL_METRICS = tuple(column for column, _, _ in SUMMARY)
 
 
 class RunFolderError(UserError):
@@ -61,9 +65,16 @@ def run_folders(paths):
 
 
 def final_metrics(records):
-    last = records[-1]
-    return {"test_acc": last["test_acc"], "best_test_acc": max(r["test_acc"] for r in records),
-            "train_loss": last["train_loss"], "train_acc": last["train_acc"], "time_s": last["time"]}
+    """{column: value} of SUMMARY for a run's epoch records."""
+    def best(name):
+        pick = max if metrics.BY_NAME[name].higher_is_better else min
+        return pick(r[name] for r in records)
+    return {column: records[-1][name] if kind == "last" else best(name) for column, name, kind in SUMMARY}
+
+
+def _format(column):
+    """Seconds to a tenth, the rest to 4 decimals."""
+    return "%.1f" if column in metrics.TIMING else "%.4f"
 
 
 def table(rows):
@@ -76,7 +87,7 @@ def runs_table(runs):
     for name, _, records in runs:
         final = final_metrics(records)
         rows.append((name, str(len(records)))
-                    + tuple(("%.1f" if k == "time_s" else "%.4f") % final[k] for k in FINAL_METRICS))
+                    + tuple(_format(k) % final[k] for k in FINAL_METRICS))
     return table(rows)
 
 
@@ -111,7 +122,7 @@ def groups_report(groups):
         lines.append("group %s: %d runs, seeds %s" % (name, len(members), seeds))
         rows = [("  metric", "mean", "std", "min")]
         for k, (mean, std, low) in group_stats(members).items():
-            fmt = "%.1f" if k == "time_s" else "%.4f"
+            fmt = _format(k)
             rows.append(("  " + k, fmt % mean, fmt % std, fmt % low))
         lines.append(table(rows))
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """The parts of a training run, below the commands that wire them together (commands/).
 
     config        RunConfig: the settings of one run, resolved once from the flags
-    settings      which recorded settings name a run rather than what it trains
+    settings      every setting's role: what it trains, per run, machine-local, a sweep's own
     devices       the contexts (CPU or GPUs) this process computes on
     distributed   where this process stands in a job: kvstore, rank, its shard of the data
     schedules     learning-rate schedules, functions of the update count alone

@@ -20,7 +20,7 @@ from common.memory import return_freed_memory
 from common.progress import progress_bar
 from data import batches, num_batches, shuffled_batches
 
-from . import precision
+from . import metrics, precision
 from .saved_model import MXNetNet
 from .tta import TTAModel
 
@@ -216,14 +216,5 @@ def fit(state, data, epochs, batch_size, run_log, saver=None, show_progress=Fals
 
 
 def epoch_record(epoch, train_metrics, eval_metrics, start_time):
-    """The per-epoch metrics under their stable names (tta_test_acc after test_acc, in the last
-    epoch of a run with test-time augmentation); time is seconds since training started."""
-    record = {"epoch": epoch,
-              "train_loss": train_metrics["train_loss"],
-              "train_acc": train_metrics["train_acc"],
-              **eval_metrics,
-              "lr": train_metrics["lr"],
-              "time": time.time() - start_time,
-              "images_per_sec": train_metrics["images_per_sec"],
-              "epoch_time": train_metrics["epoch_time"]}
-    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in record.items()}
+    """The epoch's JSON record (training/metrics.py); time is seconds since training started."""
+    return metrics.record(dict(train_metrics, **eval_metrics, epoch=epoch, time=time.time() - start_time))

@@ -7,11 +7,8 @@ import numpy as np
 
 from common.files import atomic_write
 
-CURVES = (  # (title, [(metric, label)]) per panel of a run's curves
-    ("accuracy", [("train_acc", "train"), ("test_acc", "test")]),
-    ("train loss", [("train_loss", "train")]),
-    ("learning rate (end of epoch)", [("lr", "lr")]),
-)
+from . import metrics
+
 
 
 def _pyplot():
@@ -49,8 +46,9 @@ def draw_curves(records, path, title=""):
     """Train and test accuracy, train loss and learning rate by epoch of one run's records (the
     JSON lines)."""
     plt = _pyplot()
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(13, 3.6))
-    for ax, (panel, series) in zip(axes, CURVES):
+    curves = metrics.panels()
+    figure, axes = plt.subplots(1, len(curves), figsize=(13, 3.6))
+    for ax, (panel, series) in zip(axes, curves):
         for metric, label in series:
             ax.plot(_epochs(records), [r[metric] for r in records], marker="o", markersize=3, label=label)
         _style(ax, panel)

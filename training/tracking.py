@@ -21,7 +21,7 @@ import time
 from common import interrupts
 from common.files import write_json
 
-from . import checkpoint, plots
+from . import checkpoint, metrics, plots
 from .settings import PER_RUN_SETTINGS
 
 DEFAULT_COMET_PROJECT = "cifar10-gluon"  # where runs go unless a flag, COMET_PROJECT_NAME or the config file says
@@ -57,8 +57,6 @@ COMET_DEFAULTS = {  # comet_ml's config key: (Experiment argument, value)
     "comet.auto_log.git_metadata": ("log_git_metadata", False),
     "comet.auto_log.git_patch": ("log_git_patch", False),
 }
-EPOCH_METRICS = ("train_loss", "train_acc", "test_acc", "lr", "epoch_time", "images_per_sec")
-LAST_EPOCH_METRICS = ("tta_test_acc",)  # in the last epoch's record of a run with test-time augmentation
 STATUS_FILE = "status.json"  # how a run ended, in its folder (RunLog.close, read_status)
 # Seconds between redraws of curves.png while a run trains: a drawing (with matplotlib's import
 # the first time) costs as much as several training steps of the spec's task, whose epochs are
@@ -280,8 +278,7 @@ class RunLog:
         if time.monotonic() - self.curves_drawn_at >= CURVES_EVERY:
             self.draw_curves()
         if self.comet is not None:
-            self.comet.call("log_metrics", {k: record[k] for k in EPOCH_METRICS + LAST_EPOCH_METRICS
-                                            if k in record},
+            self.comet.call("log_metrics", {k: record[k] for k in metrics.LOGGED if k in record},
                             step=step, epoch=record["epoch"])
 
     def draw_curves(self):
@@ -314,7 +311,9 @@ class RunLog:
                 for path in files:
                     self.comet.call("log_model", name, path, file_name=os.path.basename(path))
             if self.history:
-                final = dict({k: self.history[-1][k] for k in EPOCH_METRICS}, **(results or {}))
+                last = self.history[-1]
+                final = dict({k: last[k] for k in metrics.LOGGED if not metrics.BY_NAME[k].last_epoch_only},
+                             **(results or {}))
                 self.comet.call("log_others", {"final_" + k: v for k, v in final.items()})
         self.close("finished", results=results)
 
