@@ -153,7 +153,7 @@ def augment(x, mean, std, rng, pad=PAD, size=None):
 
     The same as gluoncv.data.transforms.RandomCrop(32, pad=4) and Gluon's RandomFlipLeftRight
     before ToTensor and Normalize, done as one gather over the batch: those per-image transforms
-    cost 0.9 ms an image here, half as much again as training on it. Black (pixel 0) is
+    cost more than training on the image. Black (pixel 0) is
     -mean/std after normalisation. rng: numpy RandomState (the run's shuffling RNG).
     """
     n, c, h, w = x.shape

@@ -25,10 +25,8 @@ The whitening layer computes 32 channels: its 24 filters and 8 zero filters whos
 `zero_padding()` puts back to 0 after every update, so that they always output GELU(0) = 0; the
 first group's convolution takes the 32 (its weights on the 8 meet only zeros): the same function
 as airbench94's, initialised as its. oneDNN's bfloat16 convolutions take channels in blocks of
-16; with 24, the first group's convolution (the largest, 31x31) fell back to oneDNN's gemm path.
-A training step of 1,024 images in bfloat16 took 1.43-1.65 s with 24 channels and 1.09-1.12 s
-with 32, where the PyTorch port of airbench94 takes 1.09-1.13 s (float32: 2.39 -> 1.88 s; AMD
-EPYC family 26 model 2, 2 cores, 2026-12-01).
+16; with 24, the first group's convolution (the largest, 31x31) falls back to oneDNN's slower
+gemm path (docs/networks-and-recipes.md gives the step times of both).
 """
 import mxnet as mx
 import numpy as np

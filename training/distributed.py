@@ -139,7 +139,7 @@ def start_trainer(trainer, net, sample, worker):
     gradients under the same keys: the pull of the initial weights and the push of gradients
     are independent to MXNet's engine, so under load a worker's weight pull could be answered
     after the servers had replaced the value with the summed gradient, and that worker would
-    train on with the gradient as its weights (seen here: one copy in four runs differed).
+    train on with the gradient as its weights.
     Doing it here, after a forward pass has given every parameter its shape, and waiting for it,
     orders the two. Uses the Trainer's own (private) initialisation, as step() would. Only for
     updates in the worker (dist_sync): with updates on the servers (dist_async) every step pulls

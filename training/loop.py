@@ -25,9 +25,9 @@ from .saved_model import MXNetNet
 from .tta import TTAModel
 
 # Batches the loop queues ahead of the last finished one: enough to keep MXNet's engine fed, few
-# enough that the memory of queued batches stays bounded (without a progress bar the loop used to
-# queue as far ahead as Python could get; with airbench94's batches of 1,024 images each queued
-# batch holds about 50 MB of augmentation buffers).
+# enough that the memory of queued batches stays bounded (unbounded, a loop without a progress bar
+# queues as far ahead as Python gets; with airbench94's batches of 1,024 images each queued batch
+# holds about 50 MB of augmentation buffers).
 IN_FLIGHT = 2
 
 
