@@ -3,8 +3,9 @@
 export_model.py's flags and wiring. For the spec'd network the export normalises with the
 training set's population statistics: those kept with the checkpoint, or, for a checkpoint that
 has none (one saved before training ended), measured now in one pass over the checkpoint's
-training set and then kept with it (training/population.form, as after training). --batch-statistics exports the spec's form instead. The data
-is the one the checkpoint was trained on, found where it was trained (--data-dir where it moved).
+training set and then kept with it (training/population.form, as after training).
+--batch-statistics exports the spec's form instead. The data is the one the checkpoint was
+trained on, found where it was trained (--data-dir where it moved).
 """
 import mxnet as mx
 

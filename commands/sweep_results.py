@@ -68,7 +68,8 @@ def best_command(study, train_args):
     best = best_trial(study)
     if best is None:
         return None
-    return "python train_cifar10.py %s" % " ".join(filter(None, [shlex.join(train_args), best.user_attrs.get("flags", "")]))
+    flags = [shlex.join(train_args), best.user_attrs.get("flags", "")]
+    return "python train_cifar10.py %s" % " ".join(filter(None, flags))
 
 
 def draw(study, folder):

@@ -80,7 +80,8 @@ class Amx:
     """Whether oneDNN runs its AMX kernels in this process.
 
     status: 'on'; 'absent' (the CPU has no AMX); 'refused' (by the kernel); 'capped' (by the
-    user's ISA cap); 'unasked' (a process that loaded MXNet without runtime.prepare). cap: the DNNL_MAX_CPU_ISA oneDNN starts with (None: the environment's own).
+    user's ISA cap); 'unasked' (a process that loaded MXNet without runtime.prepare).
+    cap: the DNNL_MAX_CPU_ISA oneDNN starts with (None: the environment's own).
     reason: why AMX is off, for 'refused' and 'capped'."""
     status: str
     cap: str = None

@@ -61,10 +61,10 @@ def in_use(chosen, environ):
 @contextlib.contextmanager
 def starting(engine, cap):
     """The block MXNet is imported in. At its end (where there is an engine or cap to set) one tiny
-    convolution, MXNet's first operator, creates the engine (engine: None leaves MXNet's choice) and starts oneDNN with the ISA cap
-    (cap: a DNNL_MAX_CPU_ISA value, None for the environment's own); then the environment is as
-    the user gave it. The line MXNet logs for an engine it was told to use is left out: the run's
-    record says which engine ran."""
+    convolution, MXNet's first operator, creates the engine (engine: None leaves MXNet's
+    choice) and starts oneDNN with the ISA cap (cap: a DNNL_MAX_CPU_ISA value, None for the
+    environment's own); then the environment is as the user gave it. The line MXNet logs for an
+    engine it was told to use is left out: the run's record says which engine ran."""
     values = {name: value for name, value in ((VARIABLE, engine), (ONEDNN_CAP, cap)) if value}
     before = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

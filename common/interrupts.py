@@ -12,8 +12,8 @@ SIGUSR1 stops the same way: it is how sweep.py prunes a trial (the run's status 
     stopping(e)      the block that ends a process stopped by e: the same signal again is dropped
 
 CIFAR_STOP_AT=STAGE or STAGE@N (or a named point of a stage) makes the process send itself
-SIGINT (CIFAR_STOP_SIGNAL=SIGTERM: that one) the Nth time it reaches it: the tests stop a run at a named point this way, where
-a timer would race the run. Nothing else reads these variables.
+SIGINT (CIFAR_STOP_SIGNAL=SIGTERM: that one) the Nth time it reaches it: the tests stop a run
+at a named point this way, where a timer would race the run. Nothing else reads these variables.
 """
 import contextlib
 import os

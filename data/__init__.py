@@ -13,5 +13,6 @@ from .trained_on import model_dataset, model_input, model_test_set
 __all__ = ["CIFAR10_CLASSES", "LAYOUTS", "DataError", "class_names", "default_data_dir", "load_cifar10",
            "parse_classes", "read_records", "list_folder", "load_image_folder", "load_records",
            "pack_records", "read_image", "AlternatingFlipTranslate", "Dataset", "PadCropFlip", "augment",
-           "batches", "network_input", "num_batches", "prepare", "shuffled_batches", "test_set", "DataSource", "open_source", "model_dataset",
+           "batches", "network_input", "num_batches", "prepare", "shuffled_batches", "test_set", "DataSource",
+           "open_source", "model_dataset",
            "model_input", "model_test_set"]

@@ -45,7 +45,8 @@ from mxnet import autograd
 from mxnet.gluon import nn
 
 WIDTHS = (16, 32, 64, 128)  # output channels of the four blocks
-POOL_AFTER = (True, True, False)  # per ResidualBlock: 2x2 max pool after the 1st and 2nd; the last ends in the global pool
+# per ResidualBlock: 2x2 max pool after the 1st and 2nd; the last ends in the global pool
+POOL_AFTER = (True, True, False)
 LOGIT_SCALE = 0.125
 BN_EPSILON = 1e-5
 WIDE_STAGE = 32  # channels the widened first stage hands on: the fewest oneDNN's AMX kernels take unpadded

@@ -133,7 +133,7 @@ def test_the_widened_first_stage_computes_the_same_numbers_with_the_same_paramet
     x, y = random_images(8, seed=6), mx.nd.array([0, 1, 2, 3, 4, 5, 6, 7])
     plain = make_net(seed=9, hybridize=hybridize, fused=True)
     widened = make_net(seed=9, hybridize=hybridize, fused=True, widened=True)
-    shapes = lambda net: sorted((unprefixed(name), p.shape) for name, p in net.collect_params().items())
+    shapes = lambda net: sorted((unprefixed(name), p.shape) for name, p in net.collect_params().items())  # noqa: E731
     assert shapes(widened) == shapes(plain)  # checkpoints and exports are the same either way
     (out_a, grads_a), (out_b, grads_b) = outputs_and_gradients(plain, x, y), outputs_and_gradients(widened, x, y)
     # Every term the widening adds is an exact 0.

@@ -271,8 +271,11 @@ def test_a_finished_run_says_so_in_its_folder_and_on_comet(offline_run):
 def test_curves_are_redrawn_once_curves_every_seconds_have_passed_and_at_the_end(tmp_path, monkeypatch):
     log = tracking.RunLog(str(tmp_path), {"run_name": "curves"}, stream=io.StringIO())
     curves = tmp_path / "curves.png"
-    record = lambda epoch: {"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "train_acc": 0.5, "test_acc": 0.5,
-                            "lr": 0.1, "time": 1.0, "images_per_sec": 1.0, "epoch_time": 1.0}
+
+    def record(epoch):
+        return {"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "train_acc": 0.5, "test_acc": 0.5,
+                "lr": 0.1, "time": 1.0, "images_per_sec": 1.0, "epoch_time": 1.0}
+
     log.log_epoch(record(0), step=10)  # the run has just started: no drawing yet
     assert not curves.exists()
     monkeypatch.setattr(tracking, "CURVES_EVERY", 0)

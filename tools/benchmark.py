@@ -16,9 +16,9 @@ memory is each process's maximum resident set size.
 
 DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
 `DATA_ROOT --classes 0,1|all --epochs N` (with any --recipe but the spec's, which trains all ten
-classes as the fast recipes' peers do: `DATA_ROOT --epochs N`), and --peer-args, and print one JSON line per epoch with its test
-accuracy (test_acc, or val_acc as airbench94's port names it; tta_test_acc or tta_val_acc where
-it measures test-time augmentation).
+classes as the fast recipes' peers do: `DATA_ROOT --epochs N`), and --peer-args, and print one
+JSON line per epoch with its test accuracy (test_acc, or val_acc as airbench94's port names it;
+tta_test_acc or tta_val_acc where it measures test-time augmentation).
 
 This process prepares itself for MXNet (common.runtime.prepare, which sets OMP_NUM_THREADS) and
 loads it only after the runs, for the floor, or for the breakdown: both sides start with the
@@ -203,7 +203,8 @@ def report(args, runs, flops, gemm_gflops, on=""):
              "peer": "peer"}
     lines = [on, "recipe %s, classes %s, %g epochs, %d run(s) each, alternating; median (min-max)"
              % (args.recipe, args.classes, args.epochs, args.reps), "",
-             "| side | wall to last epoch s | wall to exit s | training time s | test acc | TTA test acc | peak RSS GB |",
+             "| side | wall to last epoch s | wall to exit s | training time s | test acc | TTA test acc "
+             "| peak RSS GB |",
              "|---|---|---|---|---|---|---|"]
     for name, side in runs.items():
         cells = ["%.1f (%.1f-%.1f)" % _median(side, key) for key in ("wall", "exit", "train_time")]

@@ -7,9 +7,9 @@ made for it where it has one, hooks included, else with the spec's procedure).
     python -m tools.step_profile --model airbench94 --batch-size 1024 --amp
 
 Prints the seconds of a step (the median of --steps after two warm-up steps) and the operators by
-their milliseconds per step, the largest first, with their calls per step. MXNet's bulk execution is off in this process,
-so that the profiler sees each operator on its own (a step can take a little longer than in
-training). For oneDNN's own kernels and their implementations, run it with DNNL_VERBOSE=1.
+their milliseconds per step, the largest first, with their calls per step. MXNet's bulk
+execution is off in this process, so that the profiler sees each operator on its own (a step can
+take a little longer than in training). For oneDNN's own kernels and their implementations, run it with DNNL_VERBOSE=1.
 """
 import json
 import os

@@ -18,8 +18,8 @@ dynamic loss scaling (MXNet's AMP tutorial): the loss is multiplied by the scale
 backward pass, the Trainer divides it out again, and a step whose gradients overflowed is skipped
 and the scale halved (doubled again after 2,000 clean steps). bfloat16 has float32's exponent
 range and needs no scaling; it goes through the same calls with a scale of 1 that is never
-checked (UnitScale), so the CPU runs the wiring a GPU runs. MXNet's CPU has bfloat16 kernels in oneDNN only for CPUs with
-AVX512_BF16 or AMX (common/cpu.py: AMX needs the kernel's permission and oneDNN's cap, which
+checked (UnitScale), so the CPU runs the wiring a GPU runs. MXNet's CPU has bfloat16 kernels in
+oneDNN only for CPUs with AVX512_BF16 or AMX (common/cpu.py: AMX needs the kernel's permission and oneDNN's cap, which
 runtime.prepare gives); elsewhere it would fall back to kernels slower than float32, and it has
 no float16 matrix product at all. Its GPUs have no bfloat16 kernels.
 
