@@ -22,8 +22,8 @@ import sys
 import warnings
 
 from common import interrupts
-from common.cli import ArgumentParser, UserError, command, non_negative_int, positive_int
-from training import metrics, tracking
+from common.cli import EXIT_INTERRUPTED, ArgumentParser, UserError, command, non_negative_int, positive_int
+from training import comet, metrics
 from training.settings import LOCAL_SETTINGS, PER_RUN_SETTINGS
 
 SETUP = "pip install -r requirements-sweep.txt (./train.sh and ./test.sh install it)"
@@ -120,7 +120,7 @@ def main(argv=None):
         report(study, sweep, settings)
         print(interrupts.message(e, "the study keeps every ended trial; the same command continues it "
                                     "(the interrupted trial runs again)"), file=sys.stderr)
-        return interrupts.EXIT_CODE
+        return EXIT_INTERRUPTED
     except UserError:
         report(study, sweep, settings)
         raise
@@ -159,7 +159,8 @@ def open_sweep(args, train_args, parser):
                                    sweep_study.make_pruner(args.pruner, args.prune_startup_trials,
                                                            args.prune_warmup_epochs), plan)
     sweep = sweep_trial.Sweep(name, folder, train_args, params, args.metric, quiet=args.quiet,
-                              comet=(flags.comet_project, flags.comet_workspace, flags.no_comet))
+                              comet_project=flags.comet_project, comet_workspace=flags.comet_workspace,
+                              no_comet=flags.no_comet)
     sweep.say("%s %s of %s in %s; trials' flags beyond: %s" % (
         "continuing" if len(study.trials) else "starting", direction, args.metric,
         sweep_study.shown(url), " ".join(train_args) or "(defaults)"))
@@ -204,7 +205,7 @@ def report(study, sweep, settings):
 
     command_line, files = sweep_results.write(study, sweep)
     archives = []
-    if not tracking.comet_disabled(sweep.comet[2]):
+    if not comet.comet_disabled(sweep.no_comet):
         archives = sweep_results.log_study(study, sweep, settings, files)
     sweep.say(sweep_results.summary(study, sweep, settings["trials"]))
     sweep_results.say_files(sweep, command_line, files, archives)

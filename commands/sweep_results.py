@@ -22,7 +22,7 @@ import warnings
 from optuna.trial import TrialState
 
 from common.files import atomic_write
-from training import tracking
+from training import comet
 
 COLUMNS = ("number", "state", "METRIC", "flags", "outcome", "duration_s", "run_folder", "comet_experiment", "worker")
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate")
@@ -118,9 +118,9 @@ def log_study(study, sweep, settings, files):
     """The study's own Comet experiment (in the training flags' Comet project): its settings,
     every trial's value, the best trial, the table and the plots. Returns the offline archives
     written (to upload), if it could not go online."""
-    run = tracking.CometRun.open("%s-study" % sweep.study_name, sweep.comet[0], sweep.comet[1],
-                                 os.path.join(sweep.folder, "comet"), settings,
-                                 ["sweep", "study-%s" % sweep.study_name])
+    run = comet.CometRun.open(comet.Plan("%s-study" % sweep.study_name, sweep.comet_project, sweep.comet_workspace,
+                                         os.path.join(sweep.folder, "comet"), settings,
+                                         ["sweep", "study-%s" % sweep.study_name]))
     if run is None:
         return []
     for trial in study.get_trials(deepcopy=False):

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 import optuna
 
 from common import interrupts
-from common.cli import UserError
+from common.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
+from common.files import unused_name
 from training import tracking
 
 from . import TRAIN_SCRIPT
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
-EXIT_DIVERGED = 3  # train_cifar10.py's exit code for a loss that became NaN (commands/train.py)
 
 
 class TrialFailed(Exception):
@@ -46,7 +46,10 @@ class Sweep:
     params: list  # [sweep_space.Param]
     metric: str  # the JSON-line value the objective is (its last one)
     quiet: bool = False
-    comet: tuple = (None, None, False)  # the training flags' --comet-project, --comet-workspace, --no-comet
+    # the training flags' --comet-project, --comet-workspace and --no-comet
+    comet_project: str = None
+    comet_workspace: str = None
+    no_comet: bool = False
 
     def say(self, message):
         if not self.quiet:
@@ -56,12 +59,7 @@ class Sweep:
 def run_folder(sweep, number):
     """The trial's run folder: runs/trial-NNNN, or with -2, -3 ... when one of that name is left
     from an older study of the same name."""
-    base = os.path.join(sweep.folder, "runs", "trial-%04d" % number)
-    path, n = base, 1
-    while os.path.exists(path):
-        n += 1
-        path = "%s-%d" % (base, n)
-    return path
+    return unused_name(os.path.join(sweep.folder, "runs", "trial-%04d" % number))
 
 
 def own_args(sweep, number, run_dir):
@@ -140,7 +138,7 @@ def follow(child, trial, metric):
 
 def result(trial, run_dir, code, last, pruned, metric):
     """The trial's value from how its run ended, or the exception that says how it failed."""
-    if pruned and code == interrupts.EXIT_CODE:
+    if pruned and code == EXIT_INTERRUPTED:
         end(trial, run_dir, "pruned")
         raise optuna.TrialPruned()
     if code == 0 and last is not None:  # (a pruned run may have finished before the signal came)
@@ -155,7 +153,7 @@ def result(trial, run_dir, code, last, pruned, metric):
     if code < 0:
         end(trial, run_dir, "killed by %s" % signal.Signals(-code).name)
         raise TrialFailed("killed by %s" % signal.Signals(-code).name)
-    if code == interrupts.EXIT_CODE:  # somebody stopped the run itself: the sweep stops with it
+    if code == EXIT_INTERRUPTED:  # somebody stopped the run itself: the sweep stops with it
         end(trial, run_dir, "interrupted")
         raise interrupts.Interrupted(signal.SIGINT)
     end(trial, run_dir, "failed (exit %d)" % code)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import models
 from commands import seed_group, train_flags
 from common import interrupts
-from common.cli import USER_ERRORS, command, report_export, say
+from common.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, USER_ERRORS, command, report_export, say
 from data import Dataset, prepare
 from training import checkpoint, config as run_config, distributed, population, precision, tracking
 from training.config import RunConfig
@@ -24,7 +24,6 @@ from training.export import export
 from training.loop import IntervalReport, TrainingDiverged, fit
 from training.state import TrainState, build_state, resume
 
-EXIT_DIVERGED = 3  # the training loss became NaN or infinite
 
 
 @dataclass
@@ -53,7 +52,7 @@ def main(argv=None):
         run = start(args, parser)
     except KeyboardInterrupt as e:
         print(interrupts.message(e, "no run folder was made yet, nothing was written"), file=sys.stderr)
-        return interrupts.EXIT_CODE
+        return EXIT_INTERRUPTED
     return train(run)
 
 
@@ -181,7 +180,7 @@ def stop(run, interrupt):
             line += " The export was not written: export_model.py writes it from the checkpoint."
         run.log.close(getattr(interrupt, "status", "interrupted"), reason=line)
         print(line, file=sys.stderr)
-    return interrupts.EXIT_CODE
+    return EXIT_INTERRUPTED
 
 
 def diverged(run, error):

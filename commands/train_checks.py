@@ -6,7 +6,7 @@ import argparse
 import copy
 
 import models
-from training import distributed, precision, recipes, tracking
+from training import comet, distributed, precision, recipes
 from training.devices import device_type, gpu_ids
 
 
@@ -117,7 +117,7 @@ def check_effect(args, given, parser):
     if args.seeds and "seed" in given:
         parser.error("--seeds runs one run per seed; --seed sets the seed of one run: use one of them")
     comet_flags = sorted(given & {"comet_project", "comet_workspace", "no_comet_model"})
-    if comet_flags and tracking.comet_disabled(args.no_comet):
+    if comet_flags and comet.comet_disabled(args.no_comet):
         refuse("--" + comet_flags[0].replace("_", "-"), "Comet is off (--no-comet or COMET_DISABLE)")
     if args.no_comet_model and not args.export:
         refuse("--no-comet-model", "only an export (--export PATH) is logged to Comet as a model")

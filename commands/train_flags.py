@@ -10,7 +10,7 @@ import os
 import models
 from common.cli import ArgumentParser, non_negative_int, positive_int, positive_number
 from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir, open_source
-from training import config as run_config, distributed, precision, tracking, tta
+from training import comet, config as run_config, distributed, precision, tta
 from training.config import RunConfig
 from training.devices import contexts
 from training import recipes
@@ -228,7 +228,7 @@ def add_output_args(parser):
                        help="no Comet.ml at all (also COMET_DISABLE=1); the run folder stays")
     group.add_argument("--comet-project", default=None,
                        help="Comet project; None: COMET_PROJECT_NAME or your Comet config "
-                            "file's, else %s" % tracking.DEFAULT_COMET_PROJECT)
+                            "file's, else %s" % comet.DEFAULT_COMET_PROJECT)
     group.add_argument("--comet-workspace", default=None,
                        help="Comet workspace; None: COMET_WORKSPACE or your Comet config file's")
     group.add_argument("--no-comet-model", action="store_true",

@@ -13,8 +13,11 @@ import argparse
 import functools
 import sys
 
+# Every exit code of the commands and tools, besides 0:
 EXIT_ERROR = 1  # a user error: data, checkpoint, model, GPU or file
 EXIT_USAGE = 2  # flags that cannot be run (argparse's code)
+EXIT_DIVERGED = 3  # train_cifar10.py: the training loss became NaN or infinite
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C, SIGTERM (or a sweep's pruning): what a shell reports for Ctrl-C
 
 
 class UserError(Exception):

@@ -48,6 +48,12 @@ def write_json(path, record):
         json.dump(record, f, indent=1)
 
 
+def write_text(path, text):
+    """Writes text to path atomically."""
+    with atomic_write(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
 def md5(path):
     digest = hashlib.md5()
     with open(path, "rb") as f:
@@ -55,3 +61,28 @@ def md5(path):
             digest.update(block)
     return digest.hexdigest()
 
+
+
+def _numbered(path):
+    """path, path-2, path-3, ...: the names a new folder tries in turn."""
+    yield path
+    n = 2
+    while True:
+        yield "%s-%d" % (path, n)
+        n += 1
+
+
+def unused_name(path):
+    """The first of path, path-2, path-3 ... that does not exist (for a folder another process makes)."""
+    return next(name for name in _numbered(path) if not os.path.exists(name))
+
+
+def new_folder(path):
+    """Creates the first of path, path-2, path-3 ... that does not exist and returns it: an
+    existing folder is never reused, even by a process creating the same name at once."""
+    for name in _numbered(path):
+        try:
+            os.makedirs(name)
+            return name
+        except FileExistsError:
+            continue

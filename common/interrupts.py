@@ -22,7 +22,6 @@ import threading
 
 PRUNE = signal.SIGUSR1  # sweep.py's "stop this trial": the study has better ones
 HANDLED = (signal.SIGINT, signal.SIGTERM, PRUNE)
-EXIT_CODE = 130  # what a shell reports for a process stopped by Ctrl-C
 
 _reached = {}  # stage -> times reached
 _stage = ["start-up"]

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 
-from . import cpu, engine, interrupts
+from . import cli, cpu, engine, interrupts
 
 PYTHONS = ((3, 8), (3, 11))  # oldest and newest Python that MXNet 1.9.1's numpy<1.24 has wheels for
 NUMPY_TOO_NEW = (1, 24)  # removed np.bool and np.PZERO, which MXNet 1.9.1 uses
@@ -67,7 +67,7 @@ def start(command, argv=None):
         return main(argv)
     except KeyboardInterrupt as e:
         print(interrupts.message(e, "no file is left half-written"), file=sys.stderr)
-        return interrupts.EXIT_CODE
+        return cli.EXIT_INTERRUPTED
 
 
 def prepare():

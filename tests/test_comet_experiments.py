@@ -76,9 +76,9 @@ def comet_run(tmp_path, monkeypatch, project=None, env=None, config_file=None, r
         monkeypatch.setenv(name, value)
     if config_file:
         (tmp_path / ".comet.config").write_text(config_file)
-    from training.tracking import CometRun
+    from training.comet import CometRun, Plan
 
-    return CometRun.open("name", project, None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"], resume=resume)
+    return CometRun.open(Plan("name", project, None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"], resume=resume))
 
 
 def test_a_resume_whose_experiment_cannot_be_reached_continues_it_in_an_offline_archive(tmp_path, monkeypatch, capfd):

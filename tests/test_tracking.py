@@ -200,9 +200,9 @@ def test_a_comet_call_failing_mid_run_switches_to_an_offline_archive_that_replay
     # online takes its place, which is the branch a failing online call goes through.
     monkeypatch.setenv("COMET_API_KEY", "")
     monkeypatch.setenv("HOME", str(tmp_path))
-    from training.tracking import CometRun
+    from training.comet import CometRun, Plan
 
-    run = CometRun.open("mid-run", "p", None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"])
+    run = CometRun.open(Plan("mid-run", "p", None, str(tmp_path / "comet"), {"lr": 0.1}, ["t"]))
     run.online = True
     run.call("log_metrics", {"test_acc": 0.5}, step=1, epoch=0)
     first = run.experiment
