@@ -48,7 +48,8 @@ def train(out_dir, kv_store="dist_sync", die_at_step=None, killed=False):
     from training import distributed
     from training.loop import train_one_epoch
     from training.schedules import LinearDecay
-    from training.state import TrainState, make_trainer
+    from training.state import TrainState
+    from training.trainer import make_trainer
 
     worker = distributed.connect(kv_store, os.environ)
     dataset = distributed.shard(learnable_dataset(), worker)
@@ -90,7 +91,7 @@ def train_joint(out_dir, workers):
     from models import SpecResNet
     from training import distributed
     from training.schedules import LinearDecay
-    from training.state import make_trainer
+    from training.trainer import make_trainer
 
     shards = [distributed.shard(learnable_dataset(), distributed.Worker("joint", None, rank=r, num_workers=workers))
               for r in range(workers)]

@@ -224,7 +224,8 @@ def make_state(ctx, kvstore="device", num_classes=2, total_updates=100, seed=0):
 
     from models import SpecResNet
     from training.schedules import LinearDecay
-    from training.state import TrainState, make_trainer
+    from training.state import TrainState
+    from training.trainer import make_trainer
 
     mx.random.seed(seed)
     net = SpecResNet(num_classes)

@@ -9,7 +9,7 @@ from training import distributed
 from training.config import RunConfig
 from training.recipes.fast94 import RECIPE, Hyperparameters, bias_multipliers  # registers NesterovSGD with MXNet
 from training.schedules import PiecewiseLinear
-from training.state import run_batches
+from training.trainer import run_batches
 
 
 def torch_sgd_nesterov(p, grad_sum, buf, lr, wd, momentum):

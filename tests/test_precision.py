@@ -176,7 +176,8 @@ import mxnet as mx, numpy as np
 import models
 from training import precision
 from training.loop import TrainingDiverged, fit, train_one_epoch
-from training.state import TrainState, make_trainer
+from training.state import TrainState
+from training.trainer import make_trainer
 from training.schedules import make_schedule
 from training.tracking import SilentLog
 from data import Dataset

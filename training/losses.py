@@ -15,3 +15,10 @@ class SmoothedCrossEntropy(gluon.loss.Loss):
         target = F.one_hot(label, self.num_classes, on_value=1 - self.smoothing + self.smoothing / self.num_classes,
                            off_value=self.smoothing / self.num_classes)
         return -F.sum(target * F.log_softmax(pred, axis=-1), axis=-1)
+
+
+def loss_function(config, num_classes):
+    """The run's loss: label-smoothed where --label-smoothing asks for it."""
+    if config.label_smoothing:
+        return SmoothedCrossEntropy(num_classes, config.label_smoothing)
+    return gluon.loss.SoftmaxCrossEntropyLoss()
