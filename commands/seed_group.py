@@ -1,14 +1,10 @@
 """--seeds: the same configuration once per seed, each run a train_cifar10.py process of its own
 (as if typed by hand with --seed), all in one --run-group."""
 import os
-import signal
-import subprocess
 import sys
 import time
 
-from common.interrupts import Interrupted
-
-from . import TRAIN_SCRIPT
+from . import child_run
 
 
 def without_seeds(argv):
@@ -44,13 +40,11 @@ def run_seeds(args, argv):
         if not args.quiet:
             print("seed group %s: seed %d (%d of %d)" % (group, seed, n, len(args.seeds)),
                   file=sys.stderr, flush=True)
-        child = subprocess.Popen([sys.executable, TRAIN_SCRIPT] + common + seed_run_args(args, group, seed))
+        child = child_run.start(common + seed_run_args(args, group, seed))
         try:
             code = child.wait()
-        except KeyboardInterrupt as e:  # a Ctrl-C reached the run too; a SIGTERM is passed on
-            if isinstance(e, Interrupted) and e.signum == signal.SIGTERM:
-                child.send_signal(signal.SIGTERM)
-            code = child.wait()  # the run saves what it can and says so
+        except KeyboardInterrupt as e:
+            code = child_run.stop(child, e)  # the run saves what it can and says so
         if code != 0:
             print("seed group %s: the run of seed %d ended with exit code %d; the seeds after it "
                   "did not run" % (group, seed, code), file=sys.stderr)

@@ -3,10 +3,9 @@ flags, the trial's suggested flags, and its own run folder, name, Comet tags and
 
 Each JSON line the run prints is read as it comes: its metric is reported to the trial (step:
 epochs done), and when the pruner says so the run is sent SIGUSR1, which stops it as Ctrl-C would
-(its checkpoint and run folder kept, status `pruned`). If the sweep's process dies, however it
-dies, the kernel sends its run SIGTERM (the run stops cleanly too).
+(its checkpoint and run folder kept, status `pruned`). The run is started and stopped as
+child_run.py says: if the sweep's process dies, however it dies, the run gets SIGTERM.
 """
-import ctypes
 import json
 import os
 import shlex
@@ -23,9 +22,7 @@ from common.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, UserError
 from common.files import unused_name
 from training import tracking
 
-from . import TRAIN_SCRIPT
-
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+from . import child_run
 
 
 class TrialFailed(Exception):
@@ -69,14 +66,6 @@ def own_args(sweep, number, run_dir):
             "--model-prefix", os.path.join(run_dir, "checkpoint")]
 
 
-def _die_with_parent():
-    """In the run's process before it starts: SIGTERM when the sweep's process ends (Linux)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: a killed sweep leaves its run to finish
-        pass
-
-
 def objective(trial, sweep):
     """Runs the trial; returns its metric's last value. Raises optuna.TrialPruned (pruned),
     TrialFailed (diverged or killed: the sweep goes on), TrialError (an error: the sweep stops)
@@ -94,16 +83,13 @@ def objective(trial, sweep):
         interrupts.reach("trial %d" % trial.number)
         sweep.say("trial %d%s: %s; run folder %s" % (
             trial.number, "" if retry is None else " (trial %d again)" % retry, shlex.join(suggested), run_dir))
-        child = subprocess.Popen([sys.executable, TRAIN_SCRIPT] + sweep.train_args + suggested
-                                 + own_args(sweep, trial.number, run_dir),
-                                 stdout=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+        child = child_run.start(sweep.train_args + suggested + own_args(sweep, trial.number, run_dir),
+                                stdout=subprocess.PIPE, text=True)
         last, pruned = follow(child, trial, sweep.metric)
         code = child.wait()
-    except KeyboardInterrupt as e:  # a Ctrl-C reached the run too; a SIGTERM is passed on
+    except KeyboardInterrupt as e:
         if child is not None:
-            if not (isinstance(e, interrupts.Interrupted) and e.signum == signal.SIGINT):
-                child.send_signal(signal.SIGTERM)
-            child.wait()
+            child_run.stop(child, e)
         end(trial, run_dir, "interrupted")
         raise
     return result(trial, run_dir, code, last, pruned, sweep.metric)
