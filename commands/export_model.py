@@ -52,12 +52,13 @@ def main(argv=None):
     meta = {k: v for k, v in record.items() if k not in CHECKPOINT_ONLY}
     if spec and not args.batch_statistics:
         dataset = model_dataset(record, args.data_dir, progress=not args.quiet)
-        net, results, line = population.form(
+        formed = population.form(
             net, dataset, record["config"]["batch_size"], ctx,
             statistics=checkpoint.population_statistics(found.prefix, record),
             keep_with=(found.prefix, record["epoch"]), show_progress=not args.quiet)
-        say(args, line)
-        meta.update(results)
+        say(args, formed.summary())
+        net = formed.net
+        meta.update(formed.results)
     size = record["input_size"]
     written, no_onnx = export(net, args.export, meta, mx.nd.zeros((2, 3, size, size), ctx=ctx))
     report_export(args, written, no_onnx)

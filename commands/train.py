@@ -17,7 +17,7 @@ import models
 from commands import seed_group, train_flags
 from common import interrupts
 from common.cli import EXIT_DIVERGED, EXIT_INTERRUPTED, USER_ERRORS, command, report_export, say
-from data import Dataset, prepare
+from data import Dataset, open_source, prepare
 from training import checkpoint, config as run_config, distributed, population, precision, tracking
 from training.config import RunConfig
 from training.export import export
@@ -60,7 +60,9 @@ def start(args, parser):
     """Everything before the run folder holds a record: devices, settings, data, network, outputs.
     Returns the Run."""
     ctx, worker = train_flags.open_devices(args, parser)
-    config, source = train_flags.resolve_run(args, parser, worker)
+    source = open_source(args.dataset, args.data_dir, args.data_url, args.coarse_labels, args.image_folder,
+                         args.rec_prefix, progress=not args.quiet and worker.chief)  # may download
+    config = train_flags.resolve_run(args, parser, source, worker)
     slower = precision.slowdown(config.precision)
     if slower:
         print("warning: %s" % slower, file=sys.stderr, flush=True)
@@ -160,12 +162,12 @@ def population_form(run, test_acc):
     if not models.uses_batch_statistics(run.config.model) or not (run.config.export or run.saver):
         return None, {}
     interrupts.reach("population statistics")
-    deployed, results, line = population.form(
+    formed = population.form(
         run.state.net, run.dataset, run.config.batch_size, run.state.ctx[0], test_acc=test_acc,
         keep_with=(run.saver.prefix, run.state.epoch) if run.saver else None,
         show_progress=not run.config.quiet)
-    say(run.config, line)
-    return deployed, results
+    say(run.config, formed.summary())
+    return formed.net, formed.results
 
 
 def stop(run, interrupt):

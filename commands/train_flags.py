@@ -9,7 +9,7 @@ import os
 
 import models
 from common.cli import ArgumentParser, non_negative_int, positive_int, positive_number
-from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir, open_source
+from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir
 from training import comet, config as run_config, distributed, precision, tta
 from training.config import RunConfig
 from training.devices import contexts
@@ -273,11 +273,10 @@ def open_devices(args, parser):
         parser.error(str(e))
 
 
-def resolve_run(args, parser, worker):
-    """(RunConfig, DataSource): the run's settings, once the data names its classes."""
-    source = open_source(args.dataset, args.data_dir, args.data_url, args.coarse_labels,
-                         args.image_folder, args.rec_prefix, progress=not args.quiet and worker.chief)
+def resolve_run(args, parser, source, worker):
+    """The run's RunConfig, once its DataSource (open_source) names the classes; a usage error
+    for --classes it does not have."""
     try:
-        return run_config.resolve(args, source, chief=worker.chief), source
+        return run_config.resolve(args, source, chief=worker.chief)
     except ValueError as e:
         parser.error("argument --classes: %s" % e)

@@ -12,6 +12,7 @@ They are kept as {parameter name without the instance prefix: values} for the Ba
 running_mean and running_var, the parameters the population form normalises with.
 """
 import time
+from dataclasses import dataclass
 
 import mxnet as mx
 import numpy as np
@@ -83,9 +84,24 @@ def accuracies(deployed, x, y, ctx, batch_size, batch_statistics_accuracy):
             "test_acc_population_statistics": evaluate(deployed, x, y, [ctx], batch_size)[0]["test_acc"]}
 
 
+@dataclass
+class Formed:
+    """What form() made: the population form, its accuracies, and where its statistics came from."""
+    net: object  # the population form (HybridBlock)
+    results: dict  # test_acc_population_statistics, test_acc_batch_statistics
+    source: str  # how the statistics were had
+    batch_size: int  # of the batch-statistics evaluation
+
+    def summary(self):
+        """The line a command prints of it."""
+        return ("population statistics: %s; test accuracy %.4f with them, %.4f with batch statistics "
+                "(batches of %d)" % (self.source, self.results["test_acc_population_statistics"],
+                                     self.results["test_acc_batch_statistics"], self.batch_size))
+
+
 def form(net, dataset, batch_size, ctx, statistics=None, keep_with=None, test_acc=None, show_progress=False):
     """The one way to the population form of a trained spec'd network, after training and in
-    export_model.py: (the form, its accuracies, the line that says them).
+    export_model.py: a Formed.
 
     statistics: those kept with the network's checkpoint, if any; else they are measured in one
     pass over dataset's training images and, with keep_with=(prefix, epoch), kept with that
@@ -103,7 +119,4 @@ def form(net, dataset, batch_size, ctx, statistics=None, keep_with=None, test_ac
         test_acc = evaluate(net, dataset.test_x, dataset.test_y, [ctx], batch_size)[0]["test_acc"]
     deployed = deployment_network(net, statistics, dataset.num_classes, ctx)
     results = accuracies(deployed, dataset.test_x, dataset.test_y, ctx, batch_size, test_acc)
-    line = ("population statistics: %s; test accuracy %.4f with them, %.4f with batch statistics "
-            "(batches of %d)" % (source, results["test_acc_population_statistics"],
-                                 results["test_acc_batch_statistics"], batch_size))
-    return deployed, results, line
+    return Formed(deployed, results, source, batch_size)
