@@ -1,8 +1,10 @@
 """What the scripts at the top run: each command's flags, usage errors and wiring, with main(argv).
 
-    train_flags  train_cifar10.py's flags and their usage errors
+    train_flags  train_cifar10.py's flags, parsed with a recipe's defaults
+    train_checks train_cifar10.py's usage errors, all found before any data work
     train        train_cifar10.py: one run, stage by stage (train, evaluate, report, save, export)
     seed_group   train_cifar10.py --seeds: one run per seed, in turn
+    child_run    a run another command starts (--seeds, a sweep's trial), and how it is stopped
     predict      predict.py: classify images or a test set with a trained model
     pack_images  pack_images.py: pack an image folder into RecordIO files
     export_model export_model.py: the export of a checkpoint (population statistics on request)

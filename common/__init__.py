@@ -6,6 +6,7 @@ never loads MXNet.
     cli        the commands' parser, UserError, and the one way an error ends a command
     cuda       the CUDA 11 libraries of MXNet's GPU build, loaded before it; the GPU report
     cpu        the CPU: its model and flags, and whether oneDNN may run its AMX units
+    engine     MXNet's execution engine, and the moment it and oneDNN start
     files      the one atomic write, JSON files, checksums
     progress   the progress bar on stderr
     memory     freed memory given back to the system after an epoch's evaluation

@@ -1,6 +1,7 @@
 """The data: CIFAR-10 and CIFAR-100 download and validation (cifar.py), your own image folders
-and RecordIO files (images.py), the choice among them (sources.py), normalisation, the test set
-and batching (pipeline.py), the data a trained model was trained on (trained_on.py)."""
+and RecordIO files (images.py), the choice among them (sources.py), normalisation, the test set,
+batching and augmentation (pipeline.py), airbench94's alternating flip and translation
+(alternating.py), the data a trained model was trained on (trained_on.py)."""
 from .cifar import (CIFAR10_CLASSES, LAYOUTS, DataError, class_names, default_data_dir, load_cifar10,
                     parse_classes, read_records)
 from .images import list_folder, load_image_folder, load_records, pack_records, read_image

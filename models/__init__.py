@@ -1,4 +1,12 @@
-"""Networks for CIFAR, as Gluon HybridBlocks, and the factory that names them."""
+"""Networks for CIFAR, as Gluon HybridBlocks, and the registry that names them (--model).
+
+    spec_resnet  the spec'd network (ConvBlock, ResidualBlock, Scale, SpecResNet), the spec in
+                 its docstring
+    airbench     airbench94's network (ConvGroup, Airbench94, its whitening), for --recipe fast94
+    inception    the spec material's two Inception networks (28x28 crops)
+    zoo          the registry: one Network row each (builder, initialiser, input size, ...), and
+                 GluonCV's model zoo for any other name
+"""
 from .airbench import Airbench94, ConvGroup
 from .inception import InceptionBNSmall, RReLU, SubInceptionRReLU
 from .spec_resnet import ConvBlock, ResidualBlock, Scale, SpecResNet, can_fuse_bn_relu

@@ -7,9 +7,12 @@
     schedules     learning-rate schedules, functions of the update count alone
     recipes/      the recipes (--recipe), one module each: base (the interface), spec, fast94
     lookahead     lookahead weight averaging (fast94's hooks)
-    losses        the label-smoothed cross-entropy
+    losses        a run's loss: the label-smoothed cross-entropy, or Gluon's
+    metrics       the values an epoch reports, one table
+    comet         the run's (or a sweep's) guarded Comet experiment
     precision     mixed precision (--amp): bfloat16 on CPUs, float16 on GPUs
     tta           test-time augmentation, for training's last evaluation and for prediction
+    trainer       a run's Trainer and LR schedule, the batches of an epoch and of the run
     state         TrainState: the network, its Trainer and what one epoch hands the next
     loop          train_one_epoch, evaluate, fit, the confusion matrix, the interval report
     checkpoint    checkpoints: what they hold, saving, checking, resuming

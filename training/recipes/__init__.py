@@ -7,6 +7,10 @@
     hooks            a run's work beside the optimizer's update, and the state of it that a
                      checkpoint keeps (base.Hooks; a recipe's hooks(net, total_updates))
 
+    base             the interface (Recipe, Hooks), the flags' own procedure as its defaults
+    spec             the spec's procedure, as the flags set it (the default)
+    fast94           airbench94's network and training in MXNet's terms, its optimizer and hooks
+
 A new recipe is one module of this package that defines RECIPE, an instance of a Recipe
 subclass named as the module; `register` adds one from elsewhere (tests do). Importing this
 package loads nothing else: a tool that never loads MXNet can list the names.
