@@ -152,10 +152,16 @@ def test_downloads_verifies_extracts_once_and_then_uses_the_cache(tmp_path, http
     assert first[1][:FEW].tolist() == (np.arange(FEW) % 3).tolist()
 
 
-def test_a_verified_archive_in_the_cache_is_extracted_without_downloading(tmp_path, good_archive):
+def test_a_verified_archive_in_the_cache_is_extracted_without_downloading(tmp_path, good_archive, batch_files):
     blob, md5 = good_archive
     (tmp_path / "cifar-10-binary.tar.gz").write_bytes(blob)
-    load_cifar10(str(tmp_path), url="http://127.0.0.1:9/unreachable", md5=md5, progress=False)
+    train_x, train_y, test_x, test_y = load_cifar10(str(tmp_path), url="http://127.0.0.1:9/unreachable", md5=md5,
+                                                    progress=False)  # nothing listens on port 9: no download
+    assert train_x.shape == (50000, 3, 32, 32) and test_y.shape == (10000,)
+    test_records = np.frombuffer(batch_files["test_batch.bin"], dtype=np.uint8).reshape(-1, 3073)
+    np.testing.assert_array_equal(test_y, test_records[:, 0])  # the archive's own images, extracted
+    assert "cifar-10-batches-bin/test_batch.bin" in listing(tmp_path)
+    assert "cifar-10-binary.tar.gz" in listing(tmp_path)  # the verified archive stays
 
 
 def test_a_truncated_transfer_leaves_nothing_behind(tmp_path, http_server, good_archive):
