@@ -139,7 +139,7 @@ def open_sweep(args, train_args, parser):
 
     try:
         flags = sweep_space.check_training(train_args)
-        spec, params = sweep_space.load(args.space, train_args)
+        space, params = sweep_space.load(args.space, train_args)
         sampler = sweep_study.make_sampler(args.sampler, args.sampler_seed, params)
     except sweep_space.SpaceError as e:
         parser.error(str(e))
@@ -154,7 +154,7 @@ def open_sweep(args, train_args, parser):
     storage = sweep_study.open_storage(url, args.heartbeat)
     os.makedirs(folder, exist_ok=True)
     training = {k: v for k, v in sorted(vars(flags).items()) if k not in PER_RUN_SETTINGS | LOCAL_SETTINGS}
-    plan = {"training": training, "space": spec, "metric": args.metric, "direction": direction}
+    plan = {"training": training, "space": space, "metric": args.metric, "direction": direction}
     study = sweep_study.open_study(name, storage, direction, sampler,
                                    sweep_study.make_pruner(args.pruner, args.prune_startup_trials,
                                                            args.prune_warmup_epochs), plan)
@@ -166,7 +166,7 @@ def open_sweep(args, train_args, parser):
         sweep_study.shown(url), " ".join(train_args) or "(defaults)"))
     settings = {"study": name, "storage": sweep_study.shown(url), "sampler": args.sampler,
                 "pruner": args.pruner, "metric": args.metric, "direction": direction, "trials": args.trials,
-                "training_flags": " ".join(train_args), "space": json.dumps(spec, sort_keys=True)}
+                "training_flags": " ".join(train_args), "space": json.dumps(space, sort_keys=True)}
     return sweep, study, settings
 
 

@@ -99,23 +99,23 @@ def read(path):
         if in_yaml:
             import yaml
 
-            spec = yaml.safe_load(text)
+            space = yaml.safe_load(text)
         else:
-            spec = json.loads(text)
+            space = json.loads(text)
     except Exception as e:  # noqa: BLE001 - json's and yaml's errors both say where
         raise SpaceError("%s is not valid %s (%s)" % (path, "YAML" if in_yaml else "JSON", " ".join(str(e).split())))
-    if not isinstance(spec, dict) or not spec:
+    if not isinstance(space, dict) or not space:
         raise SpaceError("%s must map flags to distributions, e.g. {\"lr\": {\"type\": \"float\", "
                          "\"low\": 0.01, \"high\": 0.5, \"log\": true}}" % path)
-    return spec
+    return space
 
 
-def build(spec, train_args):
+def build(space, train_args):
     """[Param] of a space mapping, checked against train_cifar10.py's flags (the sweep's own
     train_args beside each value); SpaceError names the first problem."""
     actions = train_flags.build_parser()._option_string_actions
     params = []
-    for key, value in spec.items():
+    for key, value in space.items():
         flag = "--" + str(key).lstrip("-")
         if flag not in actions or flag in ("--help", "-h"):
             raise SpaceError("%s is not a train_cifar10.py flag (python train_cifar10.py --help lists them)" % flag)
@@ -199,5 +199,5 @@ def check_train_args(argv, what="the training flags after --"):
 
 def load(path, train_args):
     """(the space mapping, [Param]) of the --space file (None: the default space)."""
-    spec = DEFAULT_SPACE if path is None else read(path)
-    return spec, build(spec, train_args)
+    space = DEFAULT_SPACE if path is None else read(path)
+    return space, build(space, train_args)
