@@ -8,13 +8,20 @@ import warnings
 
 import pytest
 
-from common import runtime
+from common import cpu, runtime
 from helpers import BATCH_NAMES, COARSE_NAMES, FINE_NAMES, cifar100_records, make_tar_gz, synthetic_records, write_files
 
 
 
 def pytest_configure(config):
-    """The test process is an entry point too: ready before any test module loads MXNet."""
+    """The test process is an entry point too: ready before any test module loads MXNet. With
+    pytest-xdist's workers (pytest.ini: -n auto) each worker, and every process it starts, gets
+    its share of the cores, as launch.py gives its workers theirs: OpenMP threads beyond the
+    cores spin against each other. A user's OMP_NUM_THREADS wins. (The workers inherit this
+    process's environment.)"""
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu.usable_cores() // workers)))
     with warnings.catch_warnings():  # MXNet's import uses what newer numpy/setuptools deprecate
         warnings.simplefilter("ignore", DeprecationWarning)
         runtime.prepare()
