@@ -2,7 +2,7 @@
 process of its own, and the one rule for stopping it with its parent.
 
     start(args, **popen)   the run, which gets SIGTERM if this process dies (Linux)
-    stop(child, stop)      after this process was stopped: passes the stop on, waits for the run
+    stop(child, interrupt) after this process was stopped: passes the stop on, waits for the run
 
 A Ctrl-C (SIGINT) reaches the run by itself, from the terminal, to its whole process group; any
 other stop (SIGTERM, or a sweep's own) is passed on as SIGTERM. Either way the run saves what it
@@ -33,9 +33,9 @@ def start(args, **popen):
     return subprocess.Popen([sys.executable, TRAIN_SCRIPT] + list(args), preexec_fn=_die_with_parent, **popen)
 
 
-def stop(child, stop):
-    """The run's exit code, once it has ended after this process was stopped by `stop` (the
+def stop(child, interrupt):
+    """The run's exit code, once it has ended after this process was stopped by `interrupt` (the
     KeyboardInterrupt caught): SIGTERM passed on unless it was Ctrl-C, which reached it already."""
-    if isinstance(stop, Interrupted) and stop.signum != signal.SIGINT:
+    if isinstance(interrupt, Interrupted) and interrupt.signum != signal.SIGINT:
         child.send_signal(signal.SIGTERM)
     return child.wait()

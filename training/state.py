@@ -53,7 +53,7 @@ def build_state(config, dataset, ctx, worker):
     distributed.start_trainer(run_trainer, net, dataset.train_x[:len(ctx)].as_in_context(ctx[0]), worker)
     rng = np.random.RandomState(config.seed)
     return TrainState(net=net, trainer=run_trainer, ctx=ctx, rng=rng, step_batches=worker.step_batches,
-                      drop_last=worker.asynchronous or recipe.drop_last,
+                      drop_last=trainer.whole_batches_only(config, worker),
                       augment=recipe.augmentation(config, dataset, rng),
                       loss_fn=loss_function(config, dataset.num_classes), run_batches=batches,
                       hooks=hooks, tta_level=config.tta_level)

@@ -33,10 +33,16 @@ def make_trainer(net, lr, momentum, schedule, kvstore="device", update_on_kvstor
                          update_on_kvstore=update_on_kvstore)
 
 
+def whole_batches_only(config, worker):
+    """Whether the run trains on whole batches only (its recipe's choice; dist_async: the servers'
+    scale is fixed)."""
+    return worker.asynchronous or recipes.get(config.recipe).drop_last
+
+
 def batches_per_epoch(config, train_images, ctx, worker):
-    """Batches of an epoch of this worker (some recipes, like dist_async, train on whole batches only)."""
+    """Batches of an epoch of this worker."""
     return num_batches(train_images, config.batch_size, min_size=len(ctx),
-                       drop_last=worker.asynchronous or recipes.get(config.recipe).drop_last)
+                       drop_last=whole_batches_only(config, worker))
 
 
 def run_batches(config, train_images, ctx, worker):
