@@ -94,20 +94,24 @@ class Airbench94(nn.HybridBlock):
 
     def __init__(self, num_classes=10, **kwargs):
         super().__init__(**kwargs)
-        self.features = nn.HybridSequential()
-        self.whitening = nn.Conv2D(WHITENING_CHANNELS, WHITENING_KERNEL, in_channels=3, use_bias=True,
-                                   weight_initializer=mx.init.Zero())
-        self.whitening.weight.grad_req = "null"  # set from the data by whiten(), never trained
-        self.features.add(self.whitening, nn.GELU())
-        in_channels, inputs = WHITENING_CHANNELS, WHITENING_FILTERS
-        for width in WIDTHS:
-            self.features.add(ConvGroup(width, in_channels, inputs))
-            in_channels, inputs = width, None
-        self.features.add(nn.MaxPool2D(3), nn.Flatten())
-        self.output = nn.HybridSequential()
-        self.output.add(nn.Dense(num_classes, use_bias=False, in_units=in_channels,
-                                 weight_initializer=FAN_IN_UNIFORM),
-                        Scale(LOGIT_SCALE))
+        # Its parameters' names count from 0 within the instance, so that they sort alike in any
+        # build (gluon.Trainer orders its parameters, and the optimizer state a checkpoint keeps,
+        # by name).
+        with self.name_scope():
+            self.features = nn.HybridSequential()
+            self.whitening = nn.Conv2D(WHITENING_CHANNELS, WHITENING_KERNEL, in_channels=3, use_bias=True,
+                                       weight_initializer=mx.init.Zero())
+            self.whitening.weight.grad_req = "null"  # set from the data by whiten(), never trained
+            self.features.add(self.whitening, nn.GELU())
+            in_channels, inputs = WHITENING_CHANNELS, WHITENING_FILTERS
+            for width in WIDTHS:
+                self.features.add(ConvGroup(width, in_channels, inputs))
+                in_channels, inputs = width, None
+            self.features.add(nn.MaxPool2D(3), nn.Flatten())
+            self.output = nn.HybridSequential()
+            self.output.add(nn.Dense(num_classes, use_bias=False, in_units=in_channels,
+                                     weight_initializer=FAN_IN_UNIFORM),
+                            Scale(LOGIT_SCALE))
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))
