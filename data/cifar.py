@@ -180,8 +180,10 @@ def find_batch_dir(layout, data_dir):
 
 
 def read_batches(batch_dir, names, layout=CIFAR10, kind="label"):
-    """Reads and validates the layout's batch files: each of its exact size."""
-    images, labels = [], []
+    """Reads and validates the layout's batch files: each of its exact size. The records of all
+    of them are read into one buffer, of which the images are a view (a subset of classes is
+    copied from it once, not the whole set twice)."""
+    paths = []
     for name in names:
         path = os.path.join(batch_dir, name)
         if not os.path.isfile(path):
@@ -191,10 +193,16 @@ def read_batches(batch_dir, names, layout=CIFAR10, kind="label"):
             raise DataError("%s has %d bytes, expected %d (%s). %s"
                             % (path, size, expected, "truncated" if size < expected
                                else "not a %s batch" % layout.title, _remedy(layout, batch_dir)))
-        x, y = read_records(path, layout, kind, remedy=_remedy(layout, batch_dir))
-        images.append(x)
-        labels.append(y)
-    return np.concatenate(images), np.concatenate(labels)
+        paths.append(path)
+    raw = np.empty((sum(layout.records[name] for name in names), layout.record_bytes), dtype=np.uint8)
+    start = 0
+    for name, path in zip(names, paths):
+        records = raw[start:start + layout.records[name]]
+        with open(path, "rb") as f:
+            f.readinto(memoryview(records).cast("B"))
+        check_labels(records, path, layout, remedy=_remedy(layout, batch_dir))
+        start += len(records)
+    return split_records(raw, layout, kind)
 
 
 def read_records(path, layout=CIFAR10, kind="label", remedy=""):
@@ -205,6 +213,12 @@ def read_records(path, layout=CIFAR10, kind="label", remedy=""):
         raise DataError(("%s has %d bytes: not a whole number of %s records of %d bytes. %s"
                          % (path, size, layout.title, layout.record_bytes, remedy)).rstrip())
     raw = np.fromfile(path, dtype=np.uint8).reshape(-1, layout.record_bytes)
+    check_labels(raw, path, layout, remedy)
+    return split_records(raw, layout, kind)
+
+
+def check_labels(raw, path, layout, remedy):
+    """Raises DataError naming the first record of path (rows of raw) whose label is out of range."""
     for k, (_, count) in layout.label_names.items():
         column = raw[:, LABEL_BYTE[k]]
         bad = column >= count
@@ -213,6 +227,10 @@ def read_records(path, layout=CIFAR10, kind="label", remedy=""):
             raise DataError(("%s is corrupt: record %d has %s %d, but %s %ss are 0-%d. %s"
                              % (path, int(np.argmax(bad)), what, int(column[bad][0]),
                                 layout.title, what, count - 1, remedy)).rstrip())
+
+
+def split_records(raw, layout, kind):
+    """(images: a view of raw's image bytes as NCHW, int32 labels of `kind`)."""
     return (raw[:, layout.label_bytes:].reshape((-1,) + IMAGE_SHAPE),
             raw[:, LABEL_BYTE[kind]].astype(np.int32))
 
