@@ -1,5 +1,7 @@
-"""Shared fixtures: CIFAR-10 files in the official binary layout, archives of them, a local server.
+"""Shared fixtures: CIFAR-10 files in the official binary layout (written once for all workers),
+archives of them, a local server.
 (Helpers that are not fixtures: helpers.py.)"""
+import fcntl
 import hashlib
 import http.server
 import os
@@ -10,7 +12,6 @@ import pytest
 
 from common import cpu, runtime
 from helpers import BATCH_NAMES, COARSE_NAMES, FINE_NAMES, cifar100_records, make_tar_gz, synthetic_records, write_files
-
 
 
 def pytest_configure(config):
@@ -27,27 +28,68 @@ def pytest_configure(config):
         runtime.prepare()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Tests that use a module-scoped fixture (a training run several tests read) form one
+    pytest-xdist group per module (pytest.ini: --dist loadgroup): one worker makes the fixture
+    once and runs them all."""
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if definitions is None:
+            continue
+        scopes = {d.scope for defs in definitions.name2fixturedefs.values() for d in defs}
+        if "module" in scopes:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def shared_folder(tmp_path_factory, name, write):
+    """A folder of the test session that every pytest-xdist worker reads: the first to ask writes
+    it (write(folder)), under a lock, the others wait for it. Read-only for the tests."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder = root / name
+    with open(root / (name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".complete").exists():
+            write(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
+def read_files(folder):
+    return {path.name: path.read_bytes() for path in folder.iterdir() if not path.name.startswith(".")}
+
+
 @pytest.fixture(scope="session")
-def batch_files():
+def cifar10_folder(tmp_path_factory):
+    """A complete synthetic CIFAR-10 in the official binary layout, as the archive extracts."""
+    def write(folder):
+        files = {name: synthetic_records(seed) for seed, name in enumerate(BATCH_NAMES)}
+        files["batches.meta.txt"] = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
+        write_files(folder / "cifar-10-batches-bin", files)
+    return shared_folder(tmp_path_factory, "cifar", write)
+
+
+@pytest.fixture(scope="session")
+def batch_files(cifar10_folder):
     """{file name: bytes} of a complete synthetic CIFAR-10 in the official binary layout."""
-    files = {name: synthetic_records(seed) for seed, name in enumerate(BATCH_NAMES)}
-    files["batches.meta.txt"] = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
-    return files
+    return read_files(cifar10_folder / "cifar-10-batches-bin")
 
 
 @pytest.fixture(scope="session")
-def cifar100_files():
-    return {"train.bin": cifar100_records(0, 50000), "test.bin": cifar100_records(1, 10000),
-            "fine_label_names.txt": ("\n".join(FINE_NAMES) + "\n").encode(),
-            "coarse_label_names.txt": ("\n".join(COARSE_NAMES) + "\n").encode()}
+def cifar100_files(tmp_path_factory):
+    def write(folder):
+        write_files(folder, {"train.bin": cifar100_records(0, 50000), "test.bin": cifar100_records(1, 10000),
+                             "fine_label_names.txt": ("\n".join(FINE_NAMES) + "\n").encode(),
+                             "coarse_label_names.txt": ("\n".join(COARSE_NAMES) + "\n").encode()})
+    return read_files(shared_folder(tmp_path_factory, "cifar100", write))
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory, batch_files):
+def data_dir(cifar10_folder):
     """A data dir holding cifar-10-batches-bin/, as the official archive extracts (read-only use)."""
-    root = tmp_path_factory.mktemp("cifar")
-    write_files(os.path.join(root, "cifar-10-batches-bin"), batch_files)
-    return str(root)
+    return str(cifar10_folder)
 
 
 @pytest.fixture(scope="session")
