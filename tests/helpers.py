@@ -6,7 +6,9 @@ Every process a test starts gets default signal handling (SIGINT included), howe
 itself was started: a background job of a non-interactive shell ignores SIGINT, and its
 children would inherit that.
 """
+import contextlib
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -44,28 +46,78 @@ def script_env(env=None):
     return environment
 
 
+COMMANDS = {"train_cifar10.py": "commands.train", "predict.py": "commands.predict",
+            "export_model.py": "commands.export_model", "pack_images.py": "commands.pack_images",
+            "sweep.py": "commands.sweep", "tools/compare_runs.py": "tools.compare_runs",
+            "tools/compare_runtimes.py": "tools.compare_runtimes"}
+
+
 def run_script(script, *args, timeout=600, env=None, cwd=None):
-    """Runs one of the scripts at the top (e.g. 'predict.py') in a fresh interpreter; returns the
+    """Runs one of the scripts (e.g. 'predict.py') in a fresh interpreter, for tests whose point is
+    the process (signals, what it loads, its environment at start-up); returns the
     CompletedProcess. It runs in a new temporary folder (where a runs/ folder lands) unless cwd."""
     return subprocess.run([sys.executable, os.path.join(REPO, script)] + [str(a) for a in args],
                           capture_output=True, text=True, timeout=timeout, preexec_fn=_default_signals,
                           cwd=cwd or tempfile.mkdtemp(prefix="run-cli-"), env=script_env(env))
 
 
+def run_command(script, *args, env=None, cwd=None):
+    """What `python SCRIPT ARGS` does, run in this process: the script's main(argv) with its
+    environment (script_env), working folder (as run_script), sys.argv, stdout and stderr of its
+    own, all restored afterwards; a SystemExit is its exit code, as the interpreter makes it.
+    Returns a CompletedProcess, as run_script does."""
+    argv = [str(a) for a in args]
+    main = importlib.import_module(COMMANDS[script]).main
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ), os.getcwd(), sys.argv
+    os.environ.clear()
+    os.environ.update(script_env(env))
+    os.chdir(cwd or tempfile.mkdtemp(prefix="run-cli-"))
+    sys.argv = [os.path.join(REPO, script)] + argv  # argparse names the script from it
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = _exit_code(main, argv)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved[0])
+        os.chdir(saved[1])
+        sys.argv = saved[2]
+    return subprocess.CompletedProcess([script] + argv, code, out.getvalue(), err.getvalue())
+
+
+def _exit_code(main, argv):
+    try:
+        return main(argv) or 0
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        print(e.code, file=sys.stderr)  # sys.exit("message"): the interpreter prints it, exit code 1
+        return 1
+
+
 def run_cli(*args, **kwargs):
-    """train_cifar10.py ARGS in a fresh interpreter (run_script)."""
+    """train_cifar10.py ARGS, in this process (run_command)."""
+    return run_command("train_cifar10.py", *args, **kwargs)
+
+
+def run_cli_process(*args, **kwargs):
+    """train_cifar10.py ARGS in a fresh interpreter (run_script): for what a process decides once
+    (its environment at start-up, --amp, which MXNet cannot undo) or where --seeds' runs write to
+    its stdout."""
     return run_script("train_cifar10.py", *args, **kwargs)
 
 
 def predict(*args, **kwargs):
-    """predict.py ARGS in a fresh interpreter (run_script)."""
-    return run_script("predict.py", *args, timeout=300, **kwargs)
+    """predict.py ARGS, in this process (run_command)."""
+    return run_command("predict.py", *args, **kwargs)
 
 
 def stopped_at(stage, *args, signal_name="SIGINT", env=None, **kwargs):
-    """train_cifar10.py ARGS stopped by a signal the Nth time it reaches a stage (STAGE or
-    STAGE@N, common/interrupts.py): the stop comes at that point of the run, every time."""
-    return run_cli(*args, env=dict(env or {}, CIFAR_STOP_AT=stage, CIFAR_STOP_SIGNAL=signal_name), **kwargs)
+    """train_cifar10.py ARGS in a fresh interpreter, stopped by a signal the Nth time it reaches
+    a stage (STAGE or STAGE@N, common/interrupts.py): the stop comes at that point of the run,
+    every time."""
+    env = dict(env or {}, CIFAR_STOP_AT=stage, CIFAR_STOP_SIGNAL=signal_name)
+    return run_script("train_cifar10.py", *args, env=env, **kwargs)
 
 
 def json_lines(stdout, with_prefix=False):
@@ -235,7 +287,7 @@ def make_state(ctx, kvstore="device", num_classes=2, total_updates=100, seed=0):
     return TrainState(net=net, trainer=trainer, ctx=ctx, rng=np.random.RandomState(seed))
 
 
-def trained_a_little(name, num_classes=3, steps=3):
+def trained_a_little(name, num_classes=3, steps=2, images=8):
     """The network after a few SGD steps on random images: weights and (for networks with running
     statistics) moving mean and variance no longer at their initial values."""
     import mxnet as mx
@@ -250,13 +302,13 @@ def trained_a_little(name, num_classes=3, steps=3):
     net.hybridize()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.05})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    x = mx.nd.random.normal(shape=(16, 3, size, size))
-    y = mx.nd.array(np.arange(16) % num_classes)
+    x = mx.nd.random.normal(shape=(images, 3, size, size))
+    y = mx.nd.array(np.arange(images) % num_classes)
     for _ in range(steps):
         with autograd.record():
             loss = loss_fn(net(x), y)
         loss.backward()
-        trainer.step(16)
+        trainer.step(images)
     return net
 
 

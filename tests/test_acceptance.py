@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, run_cli
+from helpers import REPO, run_command, run_script
 
 JPEG_COPY = os.environ.get("CIFAR10_JPEG_DIR", os.path.join(REPO, os.pardir, "shared", "data"))
 
@@ -45,8 +45,8 @@ def real_cifar10(tmp_path_factory):
 
 @pytest.mark.slow
 def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_export_predicts_each_image_alone(real_cifar10, tmp_path):
-    result = run_cli("--data-dir", real_cifar10, "--classes", "0,1", "--quiet",
-                     "--export", str(tmp_path / "spec"), timeout=1800)
+    result = run_script("train_cifar10.py", "--data-dir", real_cifar10, "--classes", "0,1", "--quiet",
+                        "--export", str(tmp_path / "spec"), timeout=1800)
     assert result.returncode == 0, result.stderr
     print(result.stdout)  # the per-epoch lines, for the CI log
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -56,9 +56,8 @@ def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_export_predict
     print({k: v for k, v in meta.items() if k.startswith("test_acc")})
     assert meta["batch_statistics"] is False and meta["test_acc_batch_statistics"] == lines[-1]["test_acc"]
     # ONNX Runtime in batches of 128 on every test image: the exported network's predictions
-    compared = subprocess.run([sys.executable, "-m", "tools.compare_runtimes", str(tmp_path / "spec"),
-                               "--data-dir", real_cifar10, "--batch-size", "128"],
-                              capture_output=True, text=True, timeout=600, cwd=REPO)
+    compared = run_command("tools/compare_runtimes.py", tmp_path / "spec", "--data-dir", real_cifar10,
+                           "--batch-size", "128")
     assert compared.returncode == 0, compared.stderr
     print(compared.stdout)
     report = json.loads(compared.stdout)
@@ -69,9 +68,8 @@ def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_export_predict
     # The population form predicts each image on its own: one at a time as well as in batches,
     # within 0.01 of the spec's batch-statistics accuracy at 128.
     for batch_size in ("1", "7"):
-        alone = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), str(tmp_path / "spec"),
-                                "--data-dir", real_cifar10, "--batch-size", batch_size,
-                                "--out", str(tmp_path / "preds")], capture_output=True, text=True, timeout=600)
+        alone = run_command("predict.py", tmp_path / "spec", "--data-dir", real_cifar10, "--batch-size", batch_size,
+                            "--out", tmp_path / "preds")
         assert alone.returncode == 0, alone.stderr
         print(alone.stdout)
         assert json.loads(alone.stdout)["test_acc"] == pytest.approx(population)

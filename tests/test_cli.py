@@ -11,7 +11,7 @@ import termios
 
 import pytest
 
-from helpers import KEYS, REPO, TIMING, assert_one_clear_error, json_lines, run_cli
+from helpers import KEYS, REPO, TIMING, assert_one_clear_error, json_lines, run_cli, run_cli_process
 
 
 
@@ -55,7 +55,7 @@ def test_an_mxnet_build_whose_library_cannot_load_is_one_clear_error(tmp_path):
     fake.mkdir()
     (fake / "__init__.py").write_text(
         "raise OSError('libcudart.so.11.0: cannot open shared object file: No such file or directory')\n")
-    result = run_cli("--help", env={"PYTHONPATH": str(tmp_path)})
+    result = run_cli_process("--help", env={"PYTHONPATH": str(tmp_path)})
     assert_one_clear_error(result, 1, "MXNet could not load its library (libcudart.so.11.0: cannot open")
     assert "install mxnet==1.9.1 instead" in result.stderr
 

@@ -3,13 +3,11 @@ settings respected, seed groups, and the comparison of groups in the run folders
 import json
 import os
 import re
-import subprocess
-import sys
 import zipfile
 
 import pytest
 
-from helpers import REPO, json_lines, run_cli, stopped_at, without_timing
+from helpers import json_lines, run_cli, run_cli_process, run_command, stopped_at, without_timing
 
 OFFLINE = {"COMET_DISABLE": "", "COMET_API_KEY": ""}  # Comet on, no key: offline archives
 
@@ -160,8 +158,8 @@ def seed_group(data_dir, tmp_path_factory):
     env = dict(HOME=str(folder), **OFFLINE)
     common = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--quiet"]
     talking = [arg for arg in common if arg != "--quiet"]  # the group says what it runs
-    group = run_cli(*talking, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
-                    cwd=str(folder), env=env)
+    group = run_cli_process(*talking, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
+                            cwd=str(folder), env=env)
     assert group.returncode == 0, group.stderr
     assert "seed group g: 2 runs; compare them with: python -m tools.compare_runs runs/g-seed*" in group.stderr
     by_hand = run_cli(*common, "--seed", "1", "--output-dir", str(folder / "by-hand"), cwd=str(folder), env=env)
@@ -193,9 +191,8 @@ def test_compare_runs_groups_runs_that_differ_only_in_seed_and_name(seed_group, 
     assert run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--lr", "0.05", "--quiet",
                    "--output-dir", other, "--no-comet").returncode == 0
     runs = [str(folder / "runs" / "g-seed1"), str(folder / "runs" / "g-seed2"), str(folder / "by-hand"), other]
-    result = subprocess.run([sys.executable, "-m", "tools.compare_runs"] + runs
-                            + ["--plot", str(tmp_path / "runs.png"), "--group-plot", str(tmp_path / "groups.png")],
-                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    result = run_command("tools/compare_runs.py", *runs, "--plot", tmp_path / "runs.png",
+                         "--group-plot", tmp_path / "groups.png")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert re.findall(r"^group \S+: \d+ runs, seeds \S+$", out, re.M) == ["group g: 3 runs, seeds 1,2,1"]  # the other run: alone

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from common import cpu, cuda, runtime
-from helpers import REPO, TIMING, run_cli
+from helpers import REPO, TIMING, run_cli_process
 from training import precision
 
 AMX_CPU = set(cpu.AMX_FLAGS) <= cpu.read().flags
@@ -207,8 +207,8 @@ def test_a_float32_run_computes_the_same_with_amx_on_and_off(data_dir):
     """AMX computes bfloat16 and int8 only: oneDNN's float32 kernels are the same under its cap."""
     runs = {}
     for name, env in (("on", {}), ("off", {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"})):
-        result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--output-dir", "run",
-                         env=env, cwd=None)
+        result = run_cli_process("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--output-dir", "run",
+                                 env=env, cwd=None)
         assert result.returncode == 0, result.stderr
         runs[name] = [{k: v for k, v in json.loads(line).items() if k not in TIMING}
                       for line in result.stdout.splitlines()]
@@ -219,8 +219,8 @@ def test_a_float32_run_computes_the_same_with_amx_on_and_off(data_dir):
 @needs_amx
 def test_an_amp_run_says_its_kernels_and_warns_where_amx_is_left_unused(data_dir, tmp_path):
     for name, env in (("on", {}), ("capped", {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"})):
-        result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "1", "--amp",
-                         "--output-dir", str(tmp_path / name), env=env)
+        result = run_cli_process("--data-dir", data_dir, "--classes", "0,1", "--epochs", "1", "--amp",
+                                 "--output-dir", str(tmp_path / name), env=env)
         assert result.returncode == 0, result.stderr
         config = json.load(open(tmp_path / name / "config.json"))
         warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from common import engine
-from helpers import REPO, TIMING, run_cli
+from helpers import REPO, TIMING, run_cli_process
 
 
 @pytest.mark.parametrize("environ, gpu_build, chosen, in_use", [
@@ -62,8 +62,8 @@ def test_a_prepared_cpu_process_runs_the_naive_engine_and_keeps_it_to_itself():
 def test_a_run_computes_the_same_numbers_on_either_engine(data_dir, tmp_path):
     runs = {}
     for name, env in (("NaiveEngine", {}), ("ThreadedEnginePerDevice", {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"})):
-        result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2",
-                         "--output-dir", str(tmp_path / name), env=env)
+        result = run_cli_process("--data-dir", data_dir, "--classes", "0,1", "--epochs", "2",
+                                 "--output-dir", str(tmp_path / name), env=env)
         assert result.returncode == 0, result.stderr
         runs[name] = [{k: v for k, v in json.loads(line).items() if k not in TIMING}
                       for line in result.stdout.splitlines()]
@@ -74,7 +74,7 @@ def test_a_run_computes_the_same_numbers_on_either_engine(data_dir, tmp_path):
 def test_an_engine_mxnet_does_not_have_is_one_line_before_anything_starts(tmp_path):
     with pytest.raises(engine.EngineError, match="MXNET_ENGINE_TYPE=Bogus is not an engine of MXNet's"):
         engine.choose({"MXNET_ENGINE_TYPE": "Bogus"}, None)
-    result = run_cli("--classes", "0,1", "--data-dir", str(tmp_path), env={"MXNET_ENGINE_TYPE": "Bogus"})
+    result = run_cli_process("--classes", "0,1", "--data-dir", str(tmp_path), env={"MXNET_ENGINE_TYPE": "Bogus"})
     assert result.returncode == 1 and not result.stdout
     assert result.stderr.splitlines() == ["error: MXNET_ENGINE_TYPE=Bogus is not an engine of MXNet's: give one of "
                                           "NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice, or unset it"]

@@ -13,7 +13,7 @@ import pytest
 
 from commands import train_flags
 from common import cpu
-from helpers import archive_messages, digest, json_lines, predict, run_cli, without_timing
+from helpers import archive_messages, digest, json_lines, predict, run_cli, run_cli_process, without_timing
 from training import distributed
 from training.recipes.fast94 import RECIPE
 from training.config import RunConfig
@@ -221,8 +221,8 @@ def test_on_several_devices_the_copies_stay_equal():
 
 
 def test_seeds_run_the_recipe_once_per_seed(data_dir, tmp_path):
-    result = run_cli("--recipe", "fast94", "--seeds", "1,2", "--epochs", "0.5", "--data-dir", data_dir, *SMALL,
-                     "--no-comet", "--output-dir", str(tmp_path / "group"))
+    result = run_cli_process("--recipe", "fast94", "--seeds", "1,2", "--epochs", "0.5", "--data-dir", data_dir, *SMALL,
+                             "--no-comet", "--output-dir", str(tmp_path / "group"))
     assert result.returncode == 0, result.stderr
     lines = json_lines(result)
     assert [line["epoch"] for line in lines] == [0, 0] and all("tta_test_acc" in line for line in lines)
@@ -237,8 +237,8 @@ def test_seeds_run_the_recipe_once_per_seed(data_dir, tmp_path):
                     reason="this CPU has neither AVX512_BF16 nor AMX")
 def test_the_recipe_trains_in_bfloat16_and_exports_in_float32(data_dir, tmp_path):
     export = str(tmp_path / "exported")
-    result = run_cli("--recipe", "fast94", "--amp", "--epochs", "1", "--data-dir", data_dir, *SMALL, "--no-comet",
-                     "--output-dir", str(tmp_path / "run"), "--export", export)
+    result = run_cli_process("--recipe", "fast94", "--amp", "--epochs", "1", "--data-dir", data_dir, *SMALL, "--no-comet",
+                             "--output-dir", str(tmp_path / "run"), "--export", export)
     assert result.returncode == 0, result.stderr
     line = json_lines(result)[-1]
     assert line["test_acc"] > 0.5 and "tta_test_acc" in line

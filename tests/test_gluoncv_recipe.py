@@ -1,8 +1,5 @@
 """GluonCV's recipe options: zoo models, augmentation, step and warmup schedules, NAG, weight decay."""
 import json
-import os
-import subprocess
-import sys
 
 import mxnet as mx
 import numpy as np
@@ -10,7 +7,7 @@ import pytest
 from mxnet.gluon.data.vision import transforms
 
 import models
-from helpers import REPO, run_cli
+from helpers import run_cli, run_command
 from data.pipeline import PAD, augment, normalize
 from training.schedules import LinearDecay, StepDecay, make_schedule
 
@@ -69,9 +66,7 @@ def test_a_gluoncv_model_trains_with_the_recipe_exports_and_predicts(data_dir, t
     assert (config["model"], config["nesterov"], config["weight_decay"]) == ("cifar_resnet20_v1", True, 1e-4)
     assert json.load(open(tmp_path / "ex-meta.json"))["batch_statistics"] is False
     for model in ("ex", "ck-0003"):
-        predicted = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), str(tmp_path / model),
-                                    "--data-dir", data_dir, "--out", str(tmp_path / "preds")],
-                                   capture_output=True, text=True, timeout=300)
+        predicted = run_command("predict.py", tmp_path / model, "--data-dir", data_dir, "--out", tmp_path / "preds")
         assert predicted.returncode == 0, predicted.stderr[-2000:]
         assert json.loads(predicted.stdout)["test_acc"] == pytest.approx(lines[-1]["test_acc"])
 

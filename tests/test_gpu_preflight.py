@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from common import cuda
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli_process
 
 STANDIN_DRIVER = r"""
 #include <stdio.h>
@@ -119,8 +119,8 @@ def one_error_line(result):
 
 def test_training_on_an_h100_is_one_error_line_before_any_data_work(driver_dir, tmp_path):
     # The data folder does not exist: the GPU is refused first.
-    result = run_cli("--num-gpus", "1", "--data-dir", str(tmp_path / "no-data"),
-                     env=with_gpus(driver_dir, H100))
+    result = run_cli_process("--num-gpus", "1", "--data-dir", str(tmp_path / "no-data"),
+                             env=with_gpus(driver_dir, H100))
     line = one_error_line(result)
     assert result.returncode == 1 and result.stdout == ""
     assert line.startswith("error: GPU 0 is an NVIDIA H100 80GB HBM3 of compute capability 9.0 (sm_90)")
@@ -131,10 +131,10 @@ def test_training_on_an_h100_is_one_error_line_before_any_data_work(driver_dir, 
 
 def test_the_gpu_chosen_by_id_is_the_one_checked(driver_dir, tmp_path):
     gpus = with_gpus(driver_dir, "%s;%s" % (T4, H100))
-    refused = run_cli("--gpus", "1", "--data-dir", str(tmp_path), env=gpus)
+    refused = run_cli_process("--gpus", "1", "--data-dir", str(tmp_path), env=gpus)
     assert refused.returncode == 1 and "GPU 1 is an NVIDIA H100" in one_error_line(refused)
     # The T4 passes the preflight; this CPU build of MXNet then sees no GPU (a usage error).
-    passed = run_cli("--gpus", "0", "--data-dir", str(tmp_path), env=gpus)
+    passed = run_cli_process("--gpus", "0", "--data-dir", str(tmp_path), env=gpus)
     assert passed.returncode == 2 and "MXNet sees 0" in passed.stderr and "H100" not in passed.stderr
 
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import REPO, digest, json_lines, load_params as load_copy, run_cli, running, without_timing
+from helpers import REPO, digest, json_lines, load_params as load_copy, run_cli_process, running, without_timing
 
 WORKER = os.path.join(REPO, "tests", "dist_worker.py")
 HOROVODRUN = os.path.join(os.path.dirname(sys.executable), "horovodrun")
@@ -133,7 +133,7 @@ def test_horovod_missing_is_one_line_saying_how_to_get_it(data_dir, tmp_path):
     # stands in for an environment without it.
     (tmp_path / "horovod").mkdir()
     (tmp_path / "horovod" / "__init__.py").write_text("raise ImportError('No module named horovod')\n")
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--kv-store", "horovod",
-                     env={"PYTHONPATH": os.pathsep.join([str(tmp_path), REPO])})
+    result = run_cli_process("--data-dir", data_dir, "--classes", "0,1", "--kv-store", "horovod",
+                             env={"PYTHONPATH": os.pathsep.join([str(tmp_path), REPO])})
     assert result.returncode == 2 and "CIFAR_HOROVOD=1 ./train.sh" in result.stderr
     assert "Traceback" not in result.stderr

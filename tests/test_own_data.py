@@ -1,14 +1,12 @@
 """Training on your own images: an image folder, RecordIO packed from it, and their bad inputs."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import REPO, run_cli
+from helpers import run_cli, run_command
 from data import DataError, list_folder, load_image_folder, load_records, pack_records
 
 CLASSES = ("cat", "dog", "fox")
@@ -67,8 +65,8 @@ def test_other_sizes_are_resized_to_32(tmp_path):
 
 def test_training_from_the_folder_and_from_the_records(tmp_path):
     root = write_folder(tmp_path / "images", per_class=(40, 10))
-    subprocess.run([sys.executable, os.path.join(REPO, "pack_images.py"), root, str(tmp_path / "rec")],
-                   check=True, capture_output=True, timeout=300)
+    packed = run_command("pack_images.py", root, tmp_path / "rec")
+    assert packed.returncode == 0, packed.stderr
     for flags in (["--image-folder", root], ["--rec-prefix", str(tmp_path / "rec")]):
         result = run_cli(*flags, "--epochs", "3", "--batch-size", "16", "--classes", "cat,fox",
                          "--quiet", "--output-dir", str(tmp_path / flags[0][2:]))
@@ -104,10 +102,8 @@ def test_bad_folders_are_one_clear_error(tmp_path, how, message):
     with pytest.raises(DataError, match="") as caught:
         load_image_folder(root)
     assert message in str(caught.value)
-    for command in ([os.path.join(REPO, "pack_images.py"), root, str(tmp_path / "rec")],
-                    [os.path.join(REPO, "train_cifar10.py"), "--image-folder", root]):
-        result = subprocess.run([sys.executable] + command, capture_output=True, text=True, timeout=300,
-                                cwd=str(tmp_path), env=dict(os.environ, COMET_DISABLE="1"))
+    for command in (["pack_images.py", root, tmp_path / "rec"], ["train_cifar10.py", "--image-folder", root]):
+        result = run_command(*command, cwd=tmp_path)
         assert result.returncode == 1 and message in result.stderr
         assert result.stderr.count("error:") == 1
     assert not (tmp_path / "rec_train.rec").exists() and not (tmp_path / "runs").exists()

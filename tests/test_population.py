@@ -1,15 +1,12 @@
 """Population statistics: the spec'd network's form that predicts every image on its own, as
 measured, kept, exported (MXNet and ONNX), reported, and made from any checkpoint."""
 import json
-import os
-import subprocess
-import sys
 
 import mxnet as mx
 import numpy as np
 import pytest
 
-from helpers import REPO, export_network as export, np_conv, np_maxpool2, predict, run_cli, trained_a_little, weights_in_spec_order
+from helpers import export_network as export, np_conv, np_maxpool2, predict, run_cli, run_command, trained_a_little, weights_in_spec_order
 from models import SpecResNet
 from training import population, saved_model
 
@@ -155,20 +152,18 @@ def test_export_model_measures_a_checkpoint_without_statistics_and_keeps_them(tr
     folder, _ = trained
     for ext in ("params", "states", "json"):  # epoch 1: saved before training ended, no statistics
         (tmp_path / ("ckpt-0001." + ext)).write_bytes((folder / ("ckpt-0001." + ext)).read_bytes())
-    command = [sys.executable, os.path.join(REPO, "export_model.py"), str(tmp_path / "ckpt-0001"),
-               str(tmp_path / "ex"), "--data-dir", data_dir]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    command = ["export_model.py", tmp_path / "ckpt-0001", tmp_path / "ex", "--data-dir", data_dir]
+    first = run_command(*command)
     assert first.returncode == 0, first.stderr
     assert "population statistics: one pass over 400 training images" in first.stderr
     assert "bnstats" in json.load(open(tmp_path / "ckpt-0001.json"))["files"]
-    again = subprocess.run(command + ["--quiet"], capture_output=True, text=True, timeout=300)
+    again = run_command(*command, "--quiet")
     assert again.returncode == 0 and again.stderr == ""  # the kept statistics, no second pass
     meta = json.load(open(tmp_path / "ex-meta.json"))
     assert meta["batch_statistics"] is False and meta["class_names"] == ["airplane", "automobile"]
     assert {"test_acc_batch_statistics", "test_acc_population_statistics"} <= set(meta)
     # The last checkpoint's export from export_model.py predicts as training's own export.
-    second = subprocess.run([sys.executable, os.path.join(REPO, "export_model.py"), str(folder / "ckpt-0002"),
-                             str(tmp_path / "last"), "--quiet"], capture_output=True, text=True, timeout=300)
+    second = run_command("export_model.py", folder / "ckpt-0002", tmp_path / "last", "--quiet")
     assert second.returncode == 0, second.stderr
     predictions = []
     for model in (folder / "pop", tmp_path / "last"):
@@ -186,9 +181,8 @@ def test_export_model_on_data_that_is_not_the_checkpoints_is_one_clear_error(tra
         (tmp_path / ("ckpt-0001." + ext)).write_bytes((folder / ("ckpt-0001." + ext)).read_bytes())
     other = dict(batch_files, **{"data_batch_1.bin": synthetic_records(99)})
     write_files(tmp_path / "other" / "cifar-10-batches-bin", other)
-    result = subprocess.run([sys.executable, os.path.join(REPO, "export_model.py"), str(tmp_path / "ckpt-0001"),
-                             str(tmp_path / "ex"), "--data-dir", str(tmp_path / "other"), "--quiet"],
-                            capture_output=True, text=True, timeout=300)
+    result = run_command("export_model.py", tmp_path / "ckpt-0001", tmp_path / "ex",
+                         "--data-dir", tmp_path / "other", "--quiet")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: the cifar10 data found in %s is not what this model was trained on"
                                     % (tmp_path / "other"))

@@ -15,7 +15,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from helpers import REPO, TIMING, archive_messages, copy_checkpoint, digest, experiment_json, predict, run_cli
+from helpers import REPO, TIMING, archive_messages, copy_checkpoint, digest, experiment_json, predict, run_cli_process
 from common import cpu
 from training import precision
 
@@ -66,7 +66,7 @@ def test_amp_on_a_cpu_without_bfloat16_is_a_usage_error_naming_the_feature(data_
 # A bfloat16 run
 
 def train(data_dir, *args, env=None):
-    result = run_cli("--data-dir", data_dir, "--classes", "0,1", "--amp", *args, env=env)
+    result = run_cli_process("--data-dir", data_dir, "--classes", "0,1", "--amp", *args, env=env)
     assert result.returncode == 0, result.stderr
     return result, [{k: v for k, v in json.loads(line).items() if k not in TIMING}
                     for line in result.stdout.splitlines()]

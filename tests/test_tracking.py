@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from helpers import REPO, archive_messages, experiment_json, run_cli
+from helpers import REPO, archive_messages, experiment_json, run_cli, run_command
 from training import metrics, tracking
 
 EPOCH_METRICS = [m.name for m in metrics.METRICS if m.logged and not m.last_epoch_only]  # each epoch's
@@ -178,8 +178,7 @@ def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tm
     assert run_cli("--data-dir", data_dir, "--classes", "0,1", "--epochs", "3", "--output-dir", second,
                    "--run-name", "second-test", "--quiet").returncode == 0
     png = tmp_path / "cmp.png"
-    result = subprocess.run([sys.executable, "-m", "tools.compare_runs", first, second,
-                             "--plot", str(png)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    result = run_command("tools/compare_runs.py", first, second, "--plot", png)
     assert result.returncode == 0, result.stderr
     rows = result.stdout.splitlines()
     assert rows[0].split() == ["run", "epochs", "train_loss", "train_acc", "test_acc", "best_test_acc", "time"]
@@ -190,8 +189,7 @@ def test_compare_runs_prints_a_table_and_draws_one_png(offline_run, data_dir, tm
 
 
 def test_compare_runs_rejects_a_folder_that_is_not_a_run(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tools.compare_runs", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    result = run_command("tools/compare_runs.py", tmp_path)
     assert result.returncode == 1 and "is not a run folder" in result.stderr and "Traceback" not in result.stderr
 
 
