@@ -49,7 +49,10 @@ def _raise(signum, frame):
 
 
 def install():
-    """SIGINT (unless ignored from the start) and SIGTERM raise Interrupted in the main thread."""
+    """SIGINT (unless ignored from the start) and SIGTERM raise Interrupted in the main thread;
+    the command starts at stage 'start-up', with no stage reached yet."""
+    _reached.clear()
+    _stage[0] = "start-up"
     for signum in HANDLED:
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _raise)

@@ -71,8 +71,12 @@ def start(command, argv=None):
 
 
 def prepare():
-    """Makes the process ready for MXNet, then loads it; exits with one line where it cannot."""
+    """Makes the process ready for MXNet, then loads it; exits with one line where it cannot.
+    In a process prepared already, it changes nothing (a command started from another's
+    process: the tests' in-process runs)."""
     global _ready
+    if _ready:
+        return
     check_python()
     use_all_cores()
     check_numpy()

@@ -8,7 +8,6 @@ children would inherit that.
 """
 import contextlib
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -62,32 +61,35 @@ def run_script(script, *args, timeout=600, env=None, cwd=None):
 
 
 def run_command(script, *args, env=None, cwd=None):
-    """What `python SCRIPT ARGS` does, run in this process: the script's main(argv) with its
-    environment (script_env), working folder (as run_script), sys.argv, stdout and stderr of its
-    own, all restored afterwards; a SystemExit is its exit code, as the interpreter makes it.
-    Returns a CompletedProcess, as run_script does."""
+    """What `python SCRIPT ARGS` does, run in this process: runtime.start of the script's command,
+    with the script's environment (script_env), working folder (as run_script), sys.argv,
+    stdout, stderr and signal handlers, all restored afterwards; a SystemExit is its exit code, as
+    the interpreter makes it. Returns a CompletedProcess, as run_script does."""
+    from common import interrupts, runtime
+
     argv = [str(a) for a in args]
-    main = importlib.import_module(COMMANDS[script]).main
     out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ), os.getcwd(), sys.argv
+    saved = dict(os.environ), os.getcwd(), sys.argv, {s: signal.getsignal(s) for s in interrupts.HANDLED}
     os.environ.clear()
     os.environ.update(script_env(env))
     os.chdir(cwd or tempfile.mkdtemp(prefix="run-cli-"))
     sys.argv = [os.path.join(REPO, script)] + argv  # argparse names the script from it
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = _exit_code(main, argv)
+            code = _exit_code(runtime.start, COMMANDS[script], argv)
     finally:
         os.environ.clear()
         os.environ.update(saved[0])
         os.chdir(saved[1])
         sys.argv = saved[2]
+        for signum, handler in saved[3].items():
+            signal.signal(signum, handler)
     return subprocess.CompletedProcess([script] + argv, code, out.getvalue(), err.getvalue())
 
 
-def _exit_code(main, argv):
+def _exit_code(start, command, argv):
     try:
-        return main(argv) or 0
+        return start(command, argv) or 0
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):
             return e.code or 0
@@ -112,12 +114,12 @@ def predict(*args, **kwargs):
     return run_command("predict.py", *args, **kwargs)
 
 
-def stopped_at(stage, *args, signal_name="SIGINT", env=None, **kwargs):
-    """train_cifar10.py ARGS in a fresh interpreter, stopped by a signal the Nth time it reaches
-    a stage (STAGE or STAGE@N, common/interrupts.py): the stop comes at that point of the run,
-    every time."""
+def stopped_at(stage, *args, signal_name="SIGINT", env=None, process=False, **kwargs):
+    """train_cifar10.py ARGS (run_command; process: run_script) stopped by a signal it sends
+    itself the Nth time it reaches a stage (STAGE or STAGE@N, common/interrupts.py): the stop
+    comes at that point of the run, every time."""
     env = dict(env or {}, CIFAR_STOP_AT=stage, CIFAR_STOP_SIGNAL=signal_name)
-    return run_script("train_cifar10.py", *args, env=env, **kwargs)
+    return (run_script if process else run_command)("train_cifar10.py", *args, env=env, **kwargs)
 
 
 def json_lines(stdout, with_prefix=False):

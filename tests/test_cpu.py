@@ -66,6 +66,7 @@ def test_prepare_ends_with_one_line_where_the_users_amx_cap_is_refused(monkeypat
     monkeypatch.setattr(cpu, "request_amx", Kernel("EINVAL"))
     monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_AMX")
     monkeypatch.setattr(runtime, "_setup", runtime._setup)
+    monkeypatch.setattr(runtime, "_ready", False)  # as in a process not prepared yet
     with pytest.raises(SystemExit) as stop:
         runtime.prepare()
     assert str(stop.value).startswith("error: DNNL_MAX_CPU_ISA=AVX512_CORE_AMX asks oneDNN for AMX")

@@ -51,8 +51,9 @@ def test_a_stop_before_the_run_folder_exists_writes_nothing(data_dir, tmp_path, 
 def test_a_stop_during_the_download_leaves_no_part_of_it(tmp_path, http_server, good_archive):
     blob, _ = good_archive
     url = http_server.serve("/cifar-10-binary.tar.gz", blob)
+    # a process of its own: the server's thread would write its dropped connection to the run's stderr
     result = stopped_at("download@2", "--data-dir", tmp_path / "new" / "cifar10", "--data-url", url,
-                        cwd=str(tmp_path))
+                        cwd=str(tmp_path), process=True)
     assert_stopped(result, "download")
     assert os.listdir(tmp_path) == []  # the folders it made for the download are gone too
 
