@@ -78,12 +78,20 @@ def batch_files(cifar10_folder):
 
 
 @pytest.fixture(scope="session")
-def cifar100_files(tmp_path_factory):
+def cifar100_folder(tmp_path_factory):
+    """A complete synthetic CIFAR-100 in the official binary layout, as the archive extracts."""
     def write(folder):
-        write_files(folder, {"train.bin": cifar100_records(0, 50000), "test.bin": cifar100_records(1, 10000),
-                             "fine_label_names.txt": ("\n".join(FINE_NAMES) + "\n").encode(),
-                             "coarse_label_names.txt": ("\n".join(COARSE_NAMES) + "\n").encode()})
-    return read_files(shared_folder(tmp_path_factory, "cifar100", write))
+        write_files(folder / "cifar-100-binary",
+                    {"train.bin": cifar100_records(0, 50000), "test.bin": cifar100_records(1, 10000),
+                     "fine_label_names.txt": ("\n".join(FINE_NAMES) + "\n").encode(),
+                     "coarse_label_names.txt": ("\n".join(COARSE_NAMES) + "\n").encode()})
+    return shared_folder(tmp_path_factory, "cifar100", write)
+
+
+@pytest.fixture(scope="session")
+def cifar100_files(cifar100_folder):
+    """{file name: bytes} of cifar100_folder's files."""
+    return read_files(cifar100_folder / "cifar-100-binary")
 
 
 @pytest.fixture(scope="session")

@@ -174,7 +174,7 @@ def synthetic_records(seed, records=RECORDS):
     """
     rng = np.random.RandomState(seed)
     labels = np.where(np.arange(records) < FEW, np.arange(records) % 3, 3 + np.arange(records) % 7)
-    colours = np.random.RandomState(0).randint(40, 216, size=(10, 3, 1, 1))
+    colours = np.random.RandomState(0).randint(40, 216, size=(10, 3, 1, 1)).astype(np.int16)  # sums in int16
     noise = np.frombuffer(rng.bytes(records * 3072), dtype=np.uint8).astype(np.int16) % 81 - 40
     images = np.clip(colours[labels] + noise.reshape(records, 3, 32, 32), 0, 255).astype(np.uint8)
     out = np.empty((records, 3073), dtype=np.uint8)
@@ -196,7 +196,7 @@ def cifar100_records(seed, records):
     rng = np.random.RandomState(seed)
     fine = np.where(np.arange(records) < CIFAR100_FEW, np.array([0, 1, 5])[np.arange(records) % 3],
                     10 + np.arange(records) % 90)
-    colours = np.random.RandomState(1).randint(30, 226, size=(100, 3, 1, 1))
+    colours = np.random.RandomState(1).randint(30, 226, size=(100, 3, 1, 1)).astype(np.int16)  # sums in int16
     noise = np.frombuffer(rng.bytes(records * 3072), dtype=np.uint8).astype(np.int16) % 61 - 30
     images = np.clip(colours[fine] + noise.reshape(records, 3, 32, 32), 0, 255).astype(np.uint8)
     out = np.empty((records, 3074), dtype=np.uint8)

@@ -6,16 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from helpers import CIFAR100_FEW as FEW, COARSE_NAMES, FINE_NAMES, make_tar_gz, run_cli, write_files
+from helpers import CIFAR100_FEW as FEW, COARSE_NAMES, FINE_NAMES, make_tar_gz, run_cli
 from data import DataError
 from data.cifar import CIFAR100, class_names, download_and_extract, load
 
 
 @pytest.fixture(scope="module")
-def cifar100_dir(tmp_path_factory, cifar100_files):
-    root = tmp_path_factory.mktemp("cifar100")
-    write_files(os.path.join(root, "cifar-100-binary"), cifar100_files)
-    return str(root)
+def cifar100_dir(cifar100_folder):
+    return str(cifar100_folder)  # read-only
 
 
 def test_fine_and_coarse_labels_and_their_names(cifar100_dir):
