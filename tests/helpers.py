@@ -69,7 +69,8 @@ def run_command(script, *args, env=None, cwd=None):
 
     argv = [str(a) for a in args]
     out, err = io.StringIO(), io.StringIO()
-    saved = dict(os.environ), os.getcwd(), sys.argv, {s: signal.getsignal(s) for s in interrupts.HANDLED}
+    environment, folder, sys_argv = dict(os.environ), os.getcwd(), sys.argv
+    handlers = {signum: signal.getsignal(signum) for signum in interrupts.HANDLED}
     os.environ.clear()
     os.environ.update(script_env(env))
     os.chdir(cwd or tempfile.mkdtemp(prefix="run-cli-"))
@@ -79,10 +80,10 @@ def run_command(script, *args, env=None, cwd=None):
             code = _exit_code(runtime.start, COMMANDS[script], argv)
     finally:
         os.environ.clear()
-        os.environ.update(saved[0])
-        os.chdir(saved[1])
-        sys.argv = saved[2]
-        for signum, handler in saved[3].items():
+        os.environ.update(environment)
+        os.chdir(folder)
+        sys.argv = sys_argv
+        for signum, handler in handlers.items():
             signal.signal(signum, handler)
     return subprocess.CompletedProcess([script] + argv, code, out.getvalue(), err.getvalue())
 
