@@ -36,10 +36,11 @@ def _default_signals():
         signal.signal(signum, signal.SIG_DFL)
 
 
-def script_env(env=None):
-    """The environment of a script a test runs: without Comet unless the test says otherwise,
-    and without any stop point of the test process's own."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("CIFAR_STOP_AT", "CIFAR_STOP_SIGNAL")}
+def script_env(env=None, base=None):
+    """The environment of a script a test runs (base: this process's, os.environ): without Comet
+    unless the test says otherwise, and without any stop point of the test process's own."""
+    base = os.environ if base is None else base
+    environment = {k: v for k, v in base.items() if k not in ("CIFAR_STOP_AT", "CIFAR_STOP_SIGNAL")}
     environment["COMET_DISABLE"] = "1"
     environment.update(env or {})
     return environment
@@ -62,22 +63,22 @@ def run_script(script, *args, timeout=600, env=None, cwd=None):
 
 def run_command(script, *args, env=None, cwd=None):
     """What `python SCRIPT ARGS` does, run in this process: runtime.start of the script's command,
-    with the script's environment (script_env), working folder (as run_script), sys.argv,
-    stdout, stderr and signal handlers, all restored afterwards; a SystemExit is its exit code, as
-    the interpreter makes it. Returns a CompletedProcess, as run_script does."""
+    with the script's environment (script_env), working folder (as run_script), sys.argv, stdout,
+    stderr and signal handlers, all restored afterwards; a SystemExit is its exit code, as the
+    interpreter makes it. Output is caught at file descriptors 1 and 2, so what the processes a
+    command starts print (--seeds' runs, a sweep's trials) is in it too, in the order written.
+    Returns a CompletedProcess, as run_script does."""
     from common import interrupts, runtime
 
     argv = [str(a) for a in args]
-    out, err = io.StringIO(), io.StringIO()
     environment, folder, sys_argv = dict(os.environ), os.getcwd(), sys.argv
     handlers = {signum: signal.getsignal(signum) for signum in interrupts.HANDLED}
     os.environ.clear()
-    os.environ.update(script_env(env))
+    os.environ.update(script_env(env, environment))
     os.chdir(cwd or tempfile.mkdtemp(prefix="run-cli-"))
     sys.argv = [os.path.join(REPO, script)] + argv  # argparse names the script from it
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = _exit_code(runtime.start, COMMANDS[script], argv)
+        code, out, err = _with_output_caught(lambda: _exit_code(runtime.start, COMMANDS[script], argv))
     finally:
         os.environ.clear()
         os.environ.update(environment)
@@ -85,7 +86,34 @@ def run_command(script, *args, env=None, cwd=None):
         sys.argv = sys_argv
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-    return subprocess.CompletedProcess([script] + argv, code, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess([script] + argv, code, out, err)
+
+
+def _with_output_caught(call):
+    """(call(), what it wrote to file descriptors 1 and 2 or to sys.stdout and sys.stderr): both
+    caught in temporary files, everything restored afterwards."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        try:
+            with open(1, "w", buffering=1, encoding="utf-8", closefd=False) as stdout, \
+                    open(2, "w", buffering=1, encoding="utf-8", closefd=False) as stderr, \
+                    contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                value = call()
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        return (value,) + tuple(_text(f) for f in (out, err))
+
+
+def _text(file):
+    file.seek(0)
+    return file.read().decode("utf-8", errors="replace")
 
 
 def _exit_code(start, command, argv):
