@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from helpers import json_lines, run_cli, run_cli_process, run_command, stopped_at, without_timing
+from helpers import json_lines, run_cli, run_command, stopped_at, without_timing
 
 OFFLINE = {"COMET_DISABLE": "", "COMET_API_KEY": ""}  # Comet on, no key: offline archives
 
@@ -158,7 +158,7 @@ def seed_group(data_dir, tmp_path_factory):
     env = dict(HOME=str(folder), **OFFLINE)
     common = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "2", "--quiet"]
     talking = [arg for arg in common if arg != "--quiet"]  # the group says what it runs
-    group = run_cli_process(*talking, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
+    group = run_cli(*talking, "--seeds", "1,2", "--run-group", "g", "--model-prefix", str(folder / "ck"),
                             cwd=str(folder), env=env)
     assert group.returncode == 0, group.stderr
     assert "seed group g: 2 runs; compare them with: python -m tools.compare_runs runs/g-seed*" in group.stderr

@@ -221,7 +221,7 @@ def test_on_several_devices_the_copies_stay_equal():
 
 
 def test_seeds_run_the_recipe_once_per_seed(data_dir, tmp_path):
-    result = run_cli_process("--recipe", "fast94", "--seeds", "1,2", "--epochs", "0.5", "--data-dir", data_dir, *SMALL,
+    result = run_cli("--recipe", "fast94", "--seeds", "1,2", "--epochs", "0.5", "--data-dir", data_dir, *SMALL,
                              "--no-comet", "--output-dir", str(tmp_path / "group"))
     assert result.returncode == 0, result.stderr
     lines = json_lines(result)
