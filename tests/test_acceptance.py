@@ -65,12 +65,11 @@ def test_two_class_task_exceeds_95_percent_after_5_epochs_and_its_export_predict
     assert report["max_logit_diff"] < 1e-4
     population = meta["test_acc_population_statistics"]
     assert report["onnx_test_acc"] == report["mxnet_test_acc"] == pytest.approx(population)
-    # The population form predicts each image on its own: one at a time as well as in batches,
-    # within 0.01 of the spec's batch-statistics accuracy at 128.
-    for batch_size in ("1", "7"):
-        alone = run_command("predict.py", tmp_path / "spec", "--data-dir", real_cifar10, "--batch-size", batch_size,
-                            "--out", tmp_path / "preds")
-        assert alone.returncode == 0, alone.stderr
-        print(alone.stdout)
-        assert json.loads(alone.stdout)["test_acc"] == pytest.approx(population)
+    # The population form predicts each image on its own: one at a time as in batches of 128
+    # (above), within 0.01 of the spec's batch-statistics accuracy at 128.
+    alone = run_command("predict.py", tmp_path / "spec", "--data-dir", real_cifar10, "--batch-size", "1",
+                        "--out", tmp_path / "preds")
+    assert alone.returncode == 0, alone.stderr
+    print(alone.stdout)
+    assert json.loads(alone.stdout)["test_acc"] == pytest.approx(population)
     assert abs(population - lines[-1]["test_acc"]) <= 0.01

@@ -1,14 +1,12 @@
 """Export and predict.py: predictions from the export equal the checkpoint's and the trained net's."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import REPO, predict, run_cli
+from helpers import predict, run_cli, run_command
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +53,7 @@ def test_export_and_checkpoint_predict_the_test_set_as_measured_after_training(t
 
 def test_onnx_runtime_and_mxnet_agree_on_every_test_image(trained, data_dir):
     folder, last_epoch = trained
-    result = subprocess.run([sys.executable, "-m", "tools.compare_runtimes", str(folder / "export"),
-                             "--data-dir", data_dir, "--batch-size", "16"],
-                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    result = run_command("tools/compare_runtimes.py", folder / "export", "--data-dir", data_dir, "--batch-size", "16")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["test_images"] == 80 and report["predictions_differing"] == 0
