@@ -14,6 +14,13 @@ from common import cpu, runtime
 from helpers import BATCH_NAMES, COARSE_NAMES, FINE_NAMES, cifar100_records, make_tar_gz, synthetic_records, write_files
 
 
+def pytest_xdist_auto_num_workers(config):
+    """-n auto (pytest.ini): a worker per core and one more. Many tests wait on processes they
+    started (trials, launch.py's jobs, a run stopping); the extra worker keeps every core busy
+    meanwhile."""
+    return cpu.usable_cores() + 1
+
+
 def pytest_configure(config):
     """The test process is an entry point too: ready before any test module loads MXNet. With
     pytest-xdist's workers (pytest.ini: -n auto) each worker, and every process it starts, gets
