@@ -10,6 +10,7 @@ One JSON line per epoch on stdout, messages on stderr. Every stop is one line: a
 status.json says `interrupted`, or `pruned` for sweep.py's SIGUSR1, once the run folder exists,
 Comet is ended, the last completed epoch is published as a checkpoint with --model-prefix).
 """
+import os
 import sys
 from dataclasses import dataclass
 
@@ -46,8 +47,11 @@ class Run:
 @command
 def main(argv=None):
     parser, args = train_flags.parse(argv)
-    if args.seeds:
+    if args.seeds:  # each seed's run finds its own checkpoints
         return seed_group.run_seeds(args, argv)
+    nothing_saved = train_flags.find_resume(args, parser)
+    if nothing_saved:
+        say(args, nothing_saved)
     try:
         run = start(args, parser)
     except KeyboardInterrupt as e:
@@ -92,7 +96,7 @@ def open_outputs(config, dataset, state, worker, source, resume_from):
            dataset.train_x.shape[0], dataset.test_x.shape[0], dataset.num_classes,
            ", ".join(dataset.class_names), run_log.run_dir))
     meta = dict(checkpoint.model_meta(dataset, settings), comet_experiment=run_log.experiment_key,
-                resumes=checkpoint.resume_count(resume_from))
+                run_dir=os.path.abspath(run_log.run_dir), resumes=checkpoint.resume_count(resume_from))
     saver = checkpoint.Saver(config.model_prefix, config.save_period, meta) if config.model_prefix else None
     return Run(config, dataset, state, run_log, saver, meta, resume_from)
 

@@ -37,6 +37,9 @@ def check_recipe(args, given, parser):
                      % args.label_smoothing)
 
 
+LATEST = "latest"  # --load-epoch's value for the newest complete checkpoint (--resume)
+
+
 def check_flags(args, parser):
     if not 0 <= args.label_smoothing < 1:
         parser.error("argument --label-smoothing: expected a fraction from 0 to below 1, got %g"
@@ -56,11 +59,12 @@ def check_flags(args, parser):
     if args.freeze_features and not args.finetune:
         parser.error("--freeze-features goes with --finetune")
     if args.load_epoch is not None:
+        flag = "--load-epoch" if args.load_epoch != LATEST else "--resume (--load-epoch latest)"
         if args.model_prefix is None:
-            parser.error("--load-epoch needs --model-prefix, the prefix the checkpoints were saved with")
+            parser.error("%s needs --model-prefix, the prefix the checkpoints were saved with" % flag)
         if args.finetune:
-            parser.error("--load-epoch continues a run; --finetune starts a new one: use one of them")
-        if args.load_epoch >= args.epochs:
+            parser.error("%s continues a run; --finetune starts a new one: use one of them" % flag)
+        if args.load_epoch != LATEST and args.load_epoch >= args.epochs:  # LATEST: train_flags.find_resume
             parser.error("--load-epoch %d leaves nothing to train with --epochs %g: raise --epochs"
                          % (args.load_epoch, args.epochs))
     if args.gpus and args.num_gpus:

@@ -10,7 +10,7 @@ import os
 import models
 from common.cli import ArgumentParser, non_negative_int, positive_int, positive_number
 from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir
-from training import comet, config as run_config, distributed, precision, tta
+from training import checkpoint, comet, config as run_config, distributed, precision, tta
 from training.config import RunConfig
 from training.devices import contexts
 from training import recipes
@@ -63,6 +63,13 @@ def _epoch_list(text):
     if any(e < 1 for e in epochs):
         raise argparse.ArgumentTypeError("epochs must be at least 1, got %r" % text)
     return sorted(epochs)
+
+
+LATEST = train_checks.LATEST
+
+
+def epoch_or_latest(text):
+    return LATEST if text == LATEST else non_negative_int(text)
 
 
 def add_data_args(parser):
@@ -186,9 +193,14 @@ def add_checkpoint_args(parser):
                        help="save checkpoints as PREFIX-NNNN.params/.states/.json after epoch NNNN")
     group.add_argument("--save-period", type=positive_int, default=DEFAULTS.save_period,
                        help="save every N epochs (and after the last one)")
-    group.add_argument("--load-epoch", type=non_negative_int, default=None,
-                       help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs; "
-                            "the schedule continues from that update count, scaled to --lr")
+    group.add_argument("--load-epoch", type=epoch_or_latest, default=None, metavar="N|latest",
+                       help="resume from PREFIX-NNNN (with --model-prefix) and train on to --epochs, in "
+                            "that run's folder and Comet experiment; the schedule continues from that "
+                            "update count, scaled to --lr. latest: the newest complete checkpoint")
+    group.add_argument("--resume", action="store_const", dest="load_epoch", const=LATEST,
+                       help="--load-epoch latest; where no checkpoint of --model-prefix exists yet, "
+                            "the run starts from epoch 0 and says so (the same command starts and "
+                            "continues a run)")
     group.add_argument("--finetune", default=None, metavar="MODEL",
                        help="start from the features of a trained model (a checkpoint PREFIX-NNNN or "
                             "an export PATH) with a new output layer for --classes")
@@ -245,6 +257,22 @@ def build_parser(parser_class=ArgumentParser):
     add_checkpoint_args(parser)
     add_output_args(parser)
     return parser
+
+
+def find_resume(args, parser):
+    """--load-epoch latest (--resume) made the newest complete checkpoint's epoch, or None where
+    there is none yet; returns the line that says so, or None. A usage error if that epoch
+    leaves nothing to train."""
+    if args.load_epoch != LATEST:
+        return None
+    args.load_epoch = checkpoint.latest(args.model_prefix)
+    if args.load_epoch is None:
+        return ("nothing to resume: no checkpoint %s-NNNN yet; training from epoch 0"
+                % args.model_prefix)
+    if args.load_epoch >= args.epochs:
+        parser.error("--resume: the newest checkpoint, %s-%04d, has all %g epochs: raise --epochs to "
+                     "train on" % (args.model_prefix, args.load_epoch, args.epochs))
+    return None
 
 
 def parse(argv=None, parser_class=ArgumentParser):

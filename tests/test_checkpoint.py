@@ -136,6 +136,34 @@ def test_load_epoch_needs_a_prefix_and_an_epoch_to_train(data_dir, usage):
         "--data-dir", data_dir, "--model-prefix", "m", "--load-epoch", "1", "--epochs", "1")
 
 
+def test_resume_continues_the_newest_checkpoint_in_its_run_folder_and_comet_experiment(data_dir, tmp_path):
+    prefix = str(tmp_path / "m")
+    command = ["--data-dir", data_dir, "--classes", "0,1", "--epochs", "4", "--model-prefix", prefix, "--resume"]
+    env = {"COMET_DISABLE": "", "COMET_API_KEY": "", "HOME": str(tmp_path)}  # Comet offline
+    first = stopped_at("epoch@2", *command, cwd=str(tmp_path), env=env)
+    assert first.returncode == 130, first.stderr
+    assert "nothing to resume: no checkpoint %s-NNNN yet; training from epoch 0" % prefix in first.stderr
+    (run_dir,) = os.listdir(tmp_path / "runs")
+    key = json.load(open(tmp_path / "runs" / run_dir / "status.json"))["comet_experiment"]
+    resumed = run_cli(*command, cwd=str(tmp_path), env=env)  # the same command
+    assert resumed.returncode == 0, resumed.stderr
+    assert ("resuming from checkpoint %s-0002: 2 of 4 epochs done, the next JSON line is epoch 2; "
+            "continuing Comet experiment %s" % (prefix, key)) in resumed.stderr
+    assert [json.loads(line)["epoch"] for line in resumed.stdout.splitlines()] == [2, 3]
+    assert os.listdir(tmp_path / "runs") == [run_dir]  # the same folder, every epoch once
+    with open(tmp_path / "runs" / run_dir / "metrics.jsonl") as f:
+        assert [json.loads(line)["epoch"] for line in f] == [0, 1, 2, 3]
+    assert json.load(open(tmp_path / "runs" / run_dir / "status.json"))["comet_experiment"] == key
+    done = run_cli(*command, cwd=str(tmp_path), env=env)  # nothing left to train: one line
+    assert done.returncode == 2 and done.stderr.splitlines()[-1].startswith(
+        "train_cifar10.py: error: --resume: the newest checkpoint, %s-0004, has all 4 epochs: raise "
+        "--epochs to train on" % prefix)
+
+
+def test_resume_needs_a_prefix(data_dir, usage):
+    assert "--resume (--load-epoch latest) needs --model-prefix" in usage("--data-dir", data_dir, "--resume")
+
+
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, signal_name):
     prefix = str(tmp_path / "m")
@@ -144,7 +172,7 @@ def test_an_interrupt_exits_cleanly_and_says_how_to_resume(data_dir, tmp_path, s
     assert stopped.returncode == 130, stopped.stderr
     assert stopped.stderr.splitlines()[-1] == (
         "stopped by %s during training; 2 of 4 epochs done. The latest checkpoint is %s-0002: resume "
-        "with the same command and --load-epoch 2." % (signal_name, prefix))
+        "with the same command and --resume (--load-epoch 2)." % (signal_name, prefix))
     assert "Traceback" not in stopped.stderr
     assert len(stopped.stdout.splitlines()) == 2 and open(str(tmp_path / "run" / "metrics.jsonl")).read() == stopped.stdout
     resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "2")
@@ -164,7 +192,7 @@ def test_an_interrupt_between_save_periods_still_saves_the_last_completed_epoch(
     stopped = stopped_at("training@10", "--data-dir", data_dir, "--classes", "0,1", "--epochs", "4",
                          "--save-period", "50", "--model-prefix", prefix, "--quiet")
     assert stopped.returncode == 130, stopped.stderr
-    assert "--load-epoch 2." in stopped.stderr
+    assert "--resume (--load-epoch 2)." in stopped.stderr
     assert sorted(os.listdir(str(tmp_path))) == sorted("m-0002.%s" % ext for ext in ("params", "states", "json"))
     resumed = train(data_dir, prefix, "--epochs", "3", "--load-epoch", "2")
     assert [m["epoch"] for m in resumed] == [2]

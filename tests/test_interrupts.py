@@ -105,7 +105,7 @@ def test_a_stop_after_the_run_folder_exists_is_recorded_and_ends_comet(data_dir,
     assert leftovers(tmp_path) == []
     assert os.path.exists(export + "-meta.json") == (stage == "upload")  # an export is whole or absent
     if epochs_done:
-        assert "resume with the same command and --load-epoch %d" % epochs_done in line
+        assert "resume with the same command and --resume (--load-epoch %d)" % epochs_done in line
     if stage == "export":
         assert os.listdir(tmp_path / "ex") == []
 

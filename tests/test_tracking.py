@@ -234,7 +234,7 @@ def test_a_diverging_run_stops_saves_nothing_broken_and_says_so_everywhere(data_
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "the training loss became nan in epoch 2 (--lr 1000)" in errors[0]
     assert "learning rate is too high" in errors[0]
-    assert "m-0002: resume with the same command and --load-epoch 2 and a lower --lr" in errors[0]
+    assert "m-0002: resume with the same command and --resume (--load-epoch 2) and a lower --lr" in errors[0]
     # The first stage's files as it left them: its last checkpoint with its population statistics.
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["m-0001.json", "m-0001.params", "m-0001.states",
                                                     "m-0002.bnstats", "m-0002.json", "m-0002.params",

@@ -166,7 +166,7 @@ def resume_hint(prefix, epochs_done, epochs, change=""):
     if saved is None:
         return message + " No checkpoint was saved (--model-prefix saves them)."
     return message + (" The latest checkpoint is %s-%04d: resume with the same command and "
-                      "--load-epoch %d%s." % (prefix, saved, saved, change))
+                      "--resume (--load-epoch %d)%s." % (prefix, saved, saved, change))
 
 
 def restore(prefix, record, state):

@@ -2,9 +2,14 @@
 `last_epoch_only` in the last epoch of a run that measures it), Comet logs those `logged`,
 sweep.py may optimise any of those in the direction the table gives, curves.png draws those with a
 `panel`, tools.compare_runs summarises those `compared`, and the tests read their names here.
-Imports nothing, so that tools which never load MXNet can read it.
+A run folder keeps the records in FILE, a JSON line per epoch as printed (read_file reads it).
+Imports the standard library only, so that tools which never load MXNet can read it.
 """
+import json
+import os
 from dataclasses import dataclass
+
+FILE = "metrics.jsonl"  # in a run folder
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,13 @@ def record(values):
     epoch's) in the table's order, floats to 6 decimals."""
     return {m.name: (round(values[m.name], 6) if isinstance(values[m.name], float) else values[m.name])
             for m in METRICS if m.name in values}
+
+
+def read_file(run_dir):
+    """The epoch records of a run folder's FILE (OSError where it has none, ValueError where a
+    line is damaged)."""
+    with open(os.path.join(run_dir, FILE)) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def panels():

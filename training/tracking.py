@@ -29,7 +29,7 @@ def open_run_log(config, settings, resumed=None):
     """The RunLog of a run: its folder (--output-dir or runs/RUN_NAME) and, unless disabled, its
     Comet experiment. settings: what config.recorded_settings gives. resumed: the record of the
     checkpoint a --load-epoch run continues, whose Comet experiment it continues."""
-    run_dir = new_folder(config.output_dir or os.path.join("runs", config.run_name))  # never reused
+    run_dir, earlier = run_folder(config, resumed)
     comet = None
     if not comet_disabled(config.no_comet):
         params = {k: as_comet_value(v) for k, v in settings.items()}
@@ -43,7 +43,24 @@ def open_run_log(config, settings, resumed=None):
                                    resume=resume_record(resumed, settings) if resumed else None))
         if comet is not None:  # where it went, after the user's Comet settings had their say
             settings = dict(settings, comet_project=comet.project)
-    return RunLog(run_dir, settings, comet)
+    return RunLog(run_dir, settings, comet, history=earlier)
+
+
+def run_folder(config, resumed=None):
+    """(folder, earlier epoch records) of a run. A resumed run continues in its checkpoint's run
+    folder, keeping that run's records of the epochs before the checkpoint, where the folder is
+    still there, its record readable, and --output-dir names no other folder. Every other run gets
+    a folder of its own: --output-dir or runs/RUN_NAME, with -2, -3 ... where that exists."""
+    previous = (resumed or {}).get("run_dir")
+    named = os.path.abspath(config.output_dir) if config.output_dir else None
+    if previous and os.path.isdir(previous) and named in (None, previous):
+        try:
+            records = metrics.read_file(previous)
+        except (OSError, ValueError):  # a damaged record is left as it is
+            records = None
+        if records is not None:
+            return previous, [r for r in records if r.get("epoch", -1) < resumed["epoch"]]
+    return new_folder(config.output_dir or os.path.join("runs", config.run_name)), []
 
 
 def resume_record(checkpoint_record, settings):
@@ -67,18 +84,18 @@ class RunLog:
 
     keeps_records = True
 
-    def __init__(self, run_dir, settings, comet=None, stream=None):
+    def __init__(self, run_dir, settings, comet=None, stream=None, history=()):
         self.run_dir = run_dir
         self.comet = comet
         self.comet_ended = False
         self.stream = stream or sys.stdout
         self.title = settings.get("run_name", "")
-        self.history = []
+        self.history = list(history)  # the epochs before a resume, in the folder it continues
         write_json(os.path.join(run_dir, "config.json"), dict(sorted(settings.items())))
-        self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
+        self.metrics_path = os.path.join(run_dir, metrics.FILE)
         self.curves_path = os.path.join(run_dir, "curves.png")
         self.curves_drawn, self.curves_drawn_at = 0, time.monotonic()  # epochs in curves.png, when
-        write_text(self.metrics_path, "")
+        self._write_metrics()
 
     @property
     def experiment_key(self):
@@ -91,12 +108,15 @@ class RunLog:
         self.stream.write(line + "\n")
         self.stream.flush()
         self.history.append(record)
-        write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in self.history))
+        self._write_metrics()
         if time.monotonic() - self.curves_drawn_at >= CURVES_EVERY:
             self.draw_curves()
         if self.comet is not None:
             self.comet.call("log_metrics", {k: record[k] for k in metrics.LOGGED if k in record},
                             step=step, epoch=record["epoch"])
+
+    def _write_metrics(self):
+        write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in self.history))
 
     def draw_curves(self):
         """Redraws curves.png with every epoch logged so far (nothing when it has them all)."""
