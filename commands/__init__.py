@@ -11,9 +11,10 @@
     sweep        sweep.py: Optuna's search of train_cifar10.py's flags, each trial a run; its parts
                  sweep_space (the search space), sweep_study (storage, sampler, pruner, counting),
                  sweep_trial (one trial's run), sweep_results (what the sweep's folder holds)
+    launch       launch.py: a job of MXNet's parameter server (scheduler, servers, workers)
 
-Each loads MXNet when imported, so only common.runtime.start imports them, once the process is
-ready (common/runtime.py).
+All but launch load MXNet when imported, so only common.runtime.start imports them, once the
+process is ready (common/runtime.py); launch uses the standard library only.
 """
 import os
 

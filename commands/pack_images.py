@@ -11,13 +11,17 @@ from common.cli import ArgumentParser, command
 from data import pack_records
 
 
-@command
-def main(argv=None):
+def build_parser():
     parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("root", help="the image folder (train/ and test/ with a folder per class)")
     parser.add_argument("prefix", help="where to write PREFIX_train.rec etc.")
     parser.add_argument("--seed", type=int, default=0, help="seeds the order of the records")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@command
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     counts = pack_records(args.root, args.prefix, seed=args.seed)
     print("packed %d training and %d test images into %s_train.rec and %s_test.rec"
           % (counts["train"], counts["test"], args.prefix, args.prefix))

@@ -9,7 +9,7 @@ import os
 
 import models
 from common.cli import ArgumentParser, non_negative_int, positive_int, positive_number
-from data import CIFAR10_CLASSES, LAYOUTS, default_data_dir
+from data import CIFAR10_CLASSES, LAYOUTS
 from training import checkpoint, comet, config as run_config, distributed, precision, tta
 from training.config import RunConfig
 from training.devices import contexts
@@ -81,7 +81,7 @@ def add_data_args(parser):
     group.add_argument("--data-dir", default=None,
                        help="where the dataset is cached; a folder holding the extracted binary "
                             "files (e.g. cifar-10-batches-bin) is used as it is; None: "
-                            "$MXNET_HOME/datasets/DATASET, i.e. %s" % default_data_dir())
+                            "$MXNET_HOME/datasets/DATASET ($MXNET_HOME: ~/.mxnet unless set)")
     group.add_argument("--data-url", default=None,
                        help="where to download the dataset's archive from (a mirror must serve "
                             "the identical file: its md5 is checked); None: the official URL")

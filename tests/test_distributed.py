@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-import launch
+from commands import launch
 from training import distributed
 from helpers import REPO, load_params as load_copy, running
 

@@ -67,7 +67,8 @@ def entry_points():
 def test_the_entry_points_are_the_ones_the_readme_names():
     assert entry_points() == ["export_model.py", "launch.py", "pack_images.py", "predict.py", "sweep.py", "train_cifar10.py",
                               "tools/benchmark.py", "tools/compare_runs.py", "tools/compare_runtimes.py",
-                              "tools/gpu_report.py", "tools/step_profile.py", "tools/torch_reference.py"]
+                              "tools/flag_reference.py", "tools/gpu_report.py", "tools/step_profile.py",
+                              "tools/torch_reference.py"]
 
 
 @pytest.mark.parametrize("entry", entry_points())

@@ -11,7 +11,6 @@ from helpers import REPO
 
 PAGE = os.path.join(REPO, "docs", "when-something-fails.md")
 PACKAGES = ("commands", "common", "data", "models", "training", "tools")
-SCRIPTS = ("launch.py",)  # the one script at the top with messages of its own
 # Calls whose first argument is a message a user can meet: argparse's and our usage errors, the
 # errors a command turns into its `error:` line, and the value errors the flag checks turn into
 # usage errors.
@@ -38,7 +37,7 @@ def template(node):
 def messages():
     """(file, line, message template) of every message call in the product's sources."""
     files = [os.path.join(p, f) for p in PACKAGES for f in sorted(os.listdir(os.path.join(REPO, p)))
-             if f.endswith(".py")] + list(SCRIPTS)
+             if f.endswith(".py")]
     found = []
     for path in files:
         for node in ast.walk(ast.parse(open(os.path.join(REPO, path)).read())):

@@ -4,6 +4,7 @@ through common.runtime.start):
     python -m tools.benchmark          our training against a peer script, side by side
     python -m tools.compare_runs       runs and seed groups from their run folders (no MXNet)
     python -m tools.compare_runtimes   an export in MXNet and in ONNX Runtime on one test set
+    python -m tools.flag_reference     docs/flags.md, every flag of every command, from the parsers
     python -m tools.gpu_report         Python, numpy, the CUDA libraries, MXNet's view of the GPUs
                                        (./train.sh --gpu-report), for bug reports
     python -m tools.step_profile       a training step's time and its operators (spec-resnet,

@@ -33,14 +33,13 @@ class RunFolderError(UserError):
 
 def load_run(run_dir):
     """(name, config, per-epoch records) of a run folder written by train_cifar10.py."""
-    metrics = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.isfile(metrics):
+    path = os.path.join(run_dir, metrics.FILE)
+    if not os.path.isfile(path):
         raise RunFolderError("%s is not a run folder (it has no metrics.jsonl)" % run_dir)
     try:
-        with open(metrics) as f:
-            records = [json.loads(line) for line in f if line.strip()]
+        records = metrics.read_file(run_dir)
     except ValueError as e:
-        raise RunFolderError("%s is damaged (%s)" % (metrics, e)) from None
+        raise RunFolderError("%s is damaged (%s)" % (path, e)) from None
     if not records:
         raise RunFolderError("%s has no completed epoch" % run_dir)
     config_path = os.path.join(run_dir, "config.json")
@@ -58,8 +57,8 @@ def run_folders(paths):
             folders.append(path)
             continue
         for name in sorted(os.listdir(runs)):
-            metrics = os.path.join(runs, name, "metrics.jsonl")
-            if os.path.isfile(metrics) and os.path.getsize(metrics):
+            path = os.path.join(runs, name, metrics.FILE)
+            if os.path.isfile(path) and os.path.getsize(path):
                 folders.append(os.path.join(runs, name))
     return folders
 
@@ -128,8 +127,7 @@ def groups_report(groups):
     return "\n".join(lines)
 
 
-@command
-def main(argv=None):
+def build_parser():
     parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", help="run folders (runs/NAME), or a sweep's folder "
                                                     "(sweeps/NAME) for its trials'")
@@ -137,7 +135,12 @@ def main(argv=None):
     parser.add_argument("--group-plot", default="groups.png",
                         help="where to draw each group's mean curve and min-max band (when a group "
                              "has two runs or more)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@command
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     runs = [load_run(d) for d in run_folders(args.run_dirs)]
     if not runs:
         raise RunFolderError("no run in %s has a completed epoch" % ", ".join(args.run_dirs))

@@ -48,13 +48,17 @@ def compare(export_path, data_dir, batch_size):
             "mxnet_images_per_sec": round(mx_speed, 1), "onnx_images_per_sec": round(ort_speed, 1)}
 
 
-@command
-def main(argv=None):
+def build_parser():
     parser = ArgumentParser(__doc__.split("\n\n")[0])
     parser.add_argument("export", help="an export PATH written by --export (PATH-meta.json, PATH.onnx)")
     parser.add_argument("--data-dir", required=True, help="the CIFAR folder whose test set is used")
     parser.add_argument("--batch-size", type=int, default=128, help="images per inference call")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@command
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     print(json.dumps(compare(args.export, args.data_dir, args.batch_size)))
     return 0
 

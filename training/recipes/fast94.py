@@ -69,7 +69,7 @@ class Fast94(Recipe):
     name = "fast94"
     summary = ("airbench94's network and recipe (whitening, Nesterov momentum, lookahead, label "
                "smoothing, alternating flip, test-time augmentation); --lr and --wd are then "
-               "airbench94's, per 'kilostep' of images (docs/networks-and-recipes.md)")
+               "airbench94's: per 1024 x (1 + 1/(1 - momentum)) images (docs/fast94.md)")
     network = "airbench94"
     # --lr and --wd in airbench94's terms (above); --epochs may end within an epoch.
     flag_defaults = {"epochs": HYPERPARAMETERS.epochs, "batch_size": HYPERPARAMETERS.batch_size,
