@@ -11,5 +11,6 @@ through common.runtime.start):
                                        airbench94), for finding where the time goes
     env.sh                             the environment ./train.sh and ./test.sh build and use
     torch_reference.py                 the spec's reference in PyTorch (requirements-torch.txt),
-                                       the peer of tools.benchmark; run as a file
+                                       to compare with in tools.benchmark; run as a file
+    torch_best.py                      the same as a PyTorch user would speed it up on a CPU
 """
