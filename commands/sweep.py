@@ -98,6 +98,9 @@ def split(argv):
 
 
 def require_optuna():
+    if sys.version_info < (3, 9):
+        raise UserError("sweep.py needs Optuna 5, which needs Python 3.9 or newer; this is Python "
+                        "%d.%d: run the sweep with Python 3.9-3.11" % sys.version_info[:2])
     try:
         import optuna
     except ImportError as e:

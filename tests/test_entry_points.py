@@ -64,7 +64,7 @@ def entry_points():
             if '__name__ == "__main__"' in open(os.path.join(REPO, name)).read()]
 
 
-def test_the_entry_points_are_the_ones_the_readme_names():
+def test_the_entry_points_are_the_scripts_and_the_tools():
     assert entry_points() == ["export_model.py", "launch.py", "pack_images.py", "predict.py", "sweep.py", "train_cifar10.py",
                               "tools/benchmark.py", "tools/compare_runs.py", "tools/compare_runtimes.py",
                               "tools/flag_reference.py", "tools/gpu_report.py", "tools/step_profile.py",

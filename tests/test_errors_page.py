@@ -1,6 +1,6 @@
 """docs/when-something-fails.md lists every error message in the code: each message a command can
-end with (a usage error, a raised user error, an exit line) is found in the sources and its
-fixed text looked up on the page."""
+end with (a usage error, a raised user error, an exit line) is found in the sources, the shell
+scripts' `error:` lines too, and its fixed text looked up on the page."""
 import ast
 import os
 import re
@@ -52,6 +52,23 @@ def messages():
     return found
 
 
+SHELL_SCRIPTS = ("train.sh", "test.sh", os.path.join("tools", "env.sh"))
+SHELL_ERROR = re.compile(r'echo ("error: .*?)\s*>&2', re.S)  # echo "part" \<newline> "part" ... >&2
+SHELL_VALUE = re.compile(r"\$\((?:[^()]|\([^()]*\))*\)|\$\{?\w+\}?")  # $(command), $NAME, ${NAME}
+
+
+def shell_messages():
+    """(file, line, message template) of every `echo "error: ..." >&2` in the shell scripts, the
+    values they fill in as %s."""
+    found = []
+    for path in SHELL_SCRIPTS:
+        source = open(os.path.join(REPO, path)).read()
+        for match in SHELL_ERROR.finditer(source):
+            parts = re.findall(r'"((?:[^"\\]|\\.|\$\([^)]*\))*)"', match.group(1))
+            found.append((path, source[:match.start()].count("\n") + 1, SHELL_VALUE.sub("%s", " ".join(parts))))
+    return found
+
+
 def fragments(text):
     """The fixed pieces of a template worth looking up: those of 12 characters or more, or its
     longest piece where none is that long."""
@@ -65,9 +82,11 @@ def test_the_scan_finds_the_messages_it_should():
     assert "--coarse-labels goes with --dataset cifar100" in found  # a usage error
     assert "%s is missing; %s" in found  # a raised user error
     assert len(found) > 90
+    shell = {text for _, _, text in shell_messages()}
+    assert "error: CIFAR_MXNET_BUILD=%s: use cpu, gpu or auto" in shell and len(shell) >= 3
 
 
-MESSAGES = messages()
+MESSAGES = messages() + shell_messages()
 
 
 @pytest.mark.parametrize("path, line, text", MESSAGES, ids=["%s:%d" % (p, n) for p, n, _ in MESSAGES])
