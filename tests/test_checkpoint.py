@@ -160,6 +160,29 @@ def test_resume_continues_the_newest_checkpoint_in_its_run_folder_and_comet_expe
         "--epochs to train on" % prefix)
 
 
+@pytest.mark.parametrize("case", ["continued", "damaged record", "folder gone", "another --output-dir"])
+def test_a_resumed_run_continues_its_folder_only_where_that_keeps_every_record(tmp_path, monkeypatch, case):
+    from types import SimpleNamespace
+
+    from training import tracking
+
+    monkeypatch.chdir(tmp_path)
+    previous = tmp_path / "runs" / "first"
+    previous.mkdir(parents=True)
+    lines = [json.dumps({"epoch": e, "test_acc": 0.5}) for e in range(4)]  # 4 epochs, checkpoint after 2
+    (previous / "metrics.jsonl").write_text("\n".join(lines) + "\n" + ("{broken" if case == "damaged record" else ""))
+    if case == "folder gone":
+        previous = tmp_path / "runs" / "gone"
+    config = SimpleNamespace(output_dir=str(tmp_path / "other") if case == "another --output-dir" else None,
+                             run_name="second")
+    folder, earlier = tracking.run_folder(config, {"run_dir": str(previous), "epoch": 2})
+    if case == "continued":
+        assert (folder, [r["epoch"] for r in earlier]) == (str(previous), [0, 1])
+    else:
+        assert earlier == [] and folder in (os.path.join("runs", "second"), str(tmp_path / "other"))
+        assert os.path.isdir(folder)
+
+
 def test_resume_needs_a_prefix(data_dir, usage):
     assert "--resume (--load-epoch latest) needs --model-prefix" in usage("--data-dir", data_dir, "--resume")
 

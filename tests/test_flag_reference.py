@@ -31,3 +31,11 @@ def test_every_flag_of_a_commands_help_is_on_the_page(run):
     assert flags, result.stdout
     section = page_sections()[run]
     assert sorted(flag for flag in flags if "`%s`" % flag not in section and "`%s " % flag not in section) == []
+
+
+def test_the_tool_prints_the_page_and_writes_it(tmp_path, monkeypatch, capsys):
+    assert flag_reference.main([]) == 0
+    assert capsys.readouterr().out == flag_reference.page()
+    monkeypatch.setattr(flag_reference, "PAGE", str(tmp_path / "flags.md"))
+    assert flag_reference.main(["--write"]) == 0
+    assert (tmp_path / "flags.md").read_text() == flag_reference.page()
