@@ -25,21 +25,15 @@ import torch_reference  # noqa: E402
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", help="a folder holding cifar-10-batches-bin/")
-    p.add_argument("--classes", default="0,1", help="comma-separated class indices, or all")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=123)
+    torch_reference.add_common_args(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     a = p.parse_args(argv)
-    try:
-        import torch
-        from torch.nn import functional as F
-    except ImportError as e:
-        sys.exit("error: the PyTorch comparison needs torch (%s): pip install -r requirements-torch.txt "
-                 "in an environment of its own" % e)
-    classes = None if a.classes == "all" else [int(c) for c in a.classes.split(",")]
+    torch = torch_reference.require_torch("comparison")
+    from torch.nn import functional as F
+
+    classes = torch_reference.classes_of(a.classes)
     xtr, ytr, xte, yte = torch_reference.load(a.root, classes)
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)

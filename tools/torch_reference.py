@@ -81,23 +81,40 @@ def build(num_classes, torch):
     return Net()
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_common_args(p):
+    """The arguments every PyTorch script here takes (torch_best.py too)."""
     p.add_argument("root", help="the folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's task) or 'all'")
     p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--cuda", action="store_true", help="train on the GPU")
-    p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=123)
-    a = p.parse_args(argv)
+
+
+def classes_of(text):
+    """--classes as load() takes them: a list of indices, or None for all."""
+    return None if text == "all" else [int(c) for c in text.split(",")]
+
+
+def require_torch(script):
+    """torch, or the exit with one line that says how to get it (script: what needs it)."""
     try:
         import torch
-        from torch.nn import functional as F
-        from torch.utils.data import DataLoader, TensorDataset
     except ImportError as e:
-        sys.exit("error: the PyTorch reference needs torch (%s): pip install -r requirements-torch.txt "
-                 "in an environment of its own" % e)
-    classes = None if a.classes == "all" else [int(c) for c in a.classes.split(",")]
+        sys.exit("error: the PyTorch %s needs torch (%s): pip install -r requirements-torch.txt "
+                 "in an environment of its own" % (script, e))
+    return torch
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(p)
+    p.add_argument("--cuda", action="store_true", help="train on the GPU")
+    p.add_argument("--batch-size", type=int, default=128)
+    a = p.parse_args(argv)
+    torch = require_torch("reference")
+    from torch.nn import functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    classes = classes_of(a.classes)
     xtr, ytr, xte, yte = load(a.root, classes)
     torch.manual_seed(a.seed)
     np.random.seed(a.seed)
