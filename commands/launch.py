@@ -24,7 +24,8 @@ import subprocess
 import sys
 import time
 
-from common.cli import ArgumentParser  # standard library only: MXNet never loads in the launcher
+# common.cli is the standard library only: MXNet never loads in the launcher
+from common.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TIMEOUT, EXIT_USAGE, ArgumentParser
 
 POLL_SECONDS = 0.2
 
@@ -145,7 +146,7 @@ def watch(procs, timeout=None, grace=10.0):
             if code not in (None, 0):
                 stop(procs)
                 how = "was killed by signal %d" % -code if code < 0 else "exited with code %d" % code
-                return (code if code > 0 else 1,
+                return (code if code > 0 else EXIT_ERROR,
                         "%s %s; stopped the other processes of the job" % (name, how))
         if all(p.poll() is not None for p in procs.values()):
             return 0, None
@@ -157,7 +158,7 @@ def watch(procs, timeout=None, grace=10.0):
             return 0, None  # the work is done; servers that linger are only stopped
         if deadline is not None and now > deadline:
             stop(procs)
-            return 124, "the job ran longer than --timeout %g s; stopped all its processes" % timeout
+            return EXIT_TIMEOUT, "the job ran longer than --timeout %g s; stopped all its processes" % timeout
         time.sleep(POLL_SECONDS)
 
 
@@ -167,7 +168,7 @@ def main(argv=None):
         hosts = read_hosts(args.hostfile) if args.hostfile else None
     except (OSError, ValueError) as e:
         print("launch: error: %s" % e, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     procs = {}
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops the job as Ctrl-C does
     try:
@@ -176,10 +177,10 @@ def main(argv=None):
         code, message = watch(procs, args.timeout, args.grace)
     except KeyboardInterrupt:
         stop(procs)
-        code, message = 130, "interrupted; stopped all processes of the job"
+        code, message = EXIT_INTERRUPTED, "interrupted; stopped all processes of the job"
     except OSError as e:  # e.g. the command or ssh cannot be started
         stop(procs)
-        code, message = 2, "cannot start the job: %s" % e
+        code, message = EXIT_USAGE, "cannot start the job: %s" % e
     if message:
         print("launch: %s" % message, file=sys.stderr)
     return code

@@ -17,6 +17,7 @@ import sys
 EXIT_ERROR = 1  # a user error: data, checkpoint, model, GPU or file
 EXIT_USAGE = 2  # flags that cannot be run (argparse's code)
 EXIT_DIVERGED = 3  # train_cifar10.py: the training loss became NaN or infinite
+EXIT_TIMEOUT = 124  # launch.py: the job ran longer than --timeout (as timeout(1) exits)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C, SIGTERM (or a sweep's pruning): what a shell reports for Ctrl-C
 
 
