@@ -133,8 +133,7 @@ def run_cli(*args, **kwargs):
 
 def run_cli_process(*args, **kwargs):
     """train_cifar10.py ARGS in a fresh interpreter (run_script): for what a process decides once
-    (its environment at start-up, --amp, which MXNet cannot undo) or where --seeds' runs write to
-    its stdout."""
+    (its environment at start-up, --amp, which MXNet cannot undo)."""
     return run_script("train_cifar10.py", *args, **kwargs)
 
 
