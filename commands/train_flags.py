@@ -69,7 +69,12 @@ LATEST = train_checks.LATEST
 
 
 def epoch_or_latest(text):
-    return LATEST if text == LATEST else non_negative_int(text)
+    if text == LATEST:
+        return LATEST
+    try:
+        return non_negative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError("expected an epoch (0 or more) or latest, got %r" % text) from None
 
 
 def add_data_args(parser):

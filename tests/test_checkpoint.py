@@ -183,8 +183,10 @@ def test_a_resumed_run_continues_its_folder_only_where_that_keeps_every_record(t
         assert os.path.isdir(folder)
 
 
-def test_resume_needs_a_prefix(data_dir, usage):
+def test_resume_needs_a_prefix_and_load_epoch_a_number_or_latest(data_dir, usage):
     assert "--resume (--load-epoch latest) needs --model-prefix" in usage("--data-dir", data_dir, "--resume")
+    assert "argument --load-epoch: expected an epoch (0 or more) or latest, got 'lates'" in usage(
+        "--data-dir", data_dir, "--model-prefix", "m", "--load-epoch", "lates")
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
