@@ -1,7 +1,9 @@
 """docs/when-something-fails.md lists every error message in the code: each message a command can
 end with (a usage error, a raised user error, an exit line) is found in the sources, the shell
-scripts' `error:` lines too, and its fixed text looked up on the page."""
+scripts' `error:` lines too, and its fixed text looked up on the page. The other way round, each
+line the page quotes is one the code can print."""
 import ast
+import functools
 import os
 import re
 
@@ -34,12 +36,17 @@ def template(node):
     return None
 
 
+def sources():
+    """The product's Python files (their paths in the repository), subpackages included."""
+    return sorted(os.path.relpath(os.path.join(folder, name), REPO)
+                  for package in PACKAGES for folder, _, names in os.walk(os.path.join(REPO, package))
+                  for name in names if name.endswith(".py"))
+
+
 def messages():
     """(file, line, message template) of every message call in the product's sources."""
-    files = [os.path.join(p, f) for p in PACKAGES for f in sorted(os.listdir(os.path.join(REPO, p)))
-             if f.endswith(".py")]
     found = []
-    for path in files:
+    for path in sources():
         for node in ast.walk(ast.parse(open(os.path.join(REPO, path)).read())):
             if not (isinstance(node, ast.Call) and node.args):
                 continue
@@ -94,3 +101,74 @@ def test_every_error_message_in_the_code_is_on_the_page(path, line, text):
     page = " ".join(open(PAGE).read().split())
     missing = [piece for piece in fragments(text) if piece not in page]
     assert not missing, "%s:%d: %r is not on docs/when-something-fails.md" % (path, line, missing)
+
+
+# The page quotes messages as `error: ...`, `warning: ...` and as bulleted lines (usage errors);
+# capital words stand for what the code fills in, "..." for a remedy left out.
+QUOTED = re.compile(r"`((?:error|warning): [^`]+)`|^\s*- `([^`]+)`", re.M)
+PREFIX = re.compile(r"^(?:error|warning): |^argument [-\w]+: ")
+PYTHONS_OWN = "[Errno N] REASON: 'FILE'"  # an OSError as Python words it
+FILLED_IN = re.compile(r"%(?:\.\d+)?[sdrgf]|%04d")
+
+
+def quoted_lines():
+    page = open(PAGE).read()
+    lines = {" ".join((a or b).split()) for a, b in QUOTED.findall(page)}
+    return sorted(line for line in lines if " " in line and not line.startswith("python ")
+                  and not line.endswith(".py") and PYTHONS_OWN not in line)
+
+
+def code_texts():
+    """Every string constant of the product's sources and every shell `error:` line, as its fixed
+    pieces (between them the code fills something in) and a regular expression of it."""
+    texts = {text for _, _, text in shell_messages()}
+    for path in sources():
+        texts |= {node.value for node in ast.walk(ast.parse(open(os.path.join(REPO, path)).read()))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    found = []
+    for text in texts:
+        pieces = [p.strip() for p in FILLED_IN.split(PREFIX.sub("", " ".join(text.split())))]
+        if len(re.findall(r"[a-z]{2,}", " ".join(pieces), re.I)) >= 2:  # not "%s (%s)"
+            found.append((pieces, re.compile(joined(pieces) + r"\s*")))
+    return found
+
+
+def joined(pieces):
+    return r"\s*" + ".*?".join(map(re.escape, pieces))
+
+
+def begins(pieces, rest):
+    """Whether rest is how a text of these pieces begins: a line the page cuts off with "..."."""
+    rest = rest.strip()
+    for k, piece in enumerate(pieces):
+        head = re.compile(joined(pieces[:k]) + ".*?" if k else "")
+        if any(head.fullmatch(rest, 0, j) and piece.startswith(rest[j:].strip()) for j in range(len(rest) + 1)):
+            return True
+    return False
+
+
+def printed_by_the_code(line, texts):
+    """Whether line is a run of code texts one after another (a message, its remedy, ...)."""
+    elided = line.endswith("...")
+    line = line[:-3] if elided else line
+    candidates = [(pieces, rx) for pieces, rx in texts
+                  if all(p in line for p in pieces if p) or elided and next(p for p in pieces if p) in line]
+
+    @functools.lru_cache(None)
+    def covered(start):
+        if not line[start:].strip(" .:;()"):
+            return True
+        return any(elided and begins(pieces, line[start:])
+                   or any(rx.fullmatch(line, start, end) and covered(end) for end in range(len(line), start, -1))
+                   for pieces, rx in candidates)
+    return covered(0)
+
+
+def test_every_line_the_page_quotes_is_one_the_code_prints():
+    texts = code_texts()
+    assert printed_by_the_code("PATH.onnx does not exist", texts)
+    assert not printed_by_the_code("PATH.onnx does not exist any more", texts)  # the check can fail
+    lines = [PREFIX.sub("", line) for line in quoted_lines()]
+    assert len(lines) > 120
+    stale = [line for line in lines if not printed_by_the_code(line, texts)]
+    assert not stale, "docs/when-something-fails.md quotes lines the code does not print: %s" % stale
