@@ -49,7 +49,8 @@ def script_env(env=None, base=None):
 COMMANDS = {"train_cifar10.py": "commands.train", "predict.py": "commands.predict",
             "export_model.py": "commands.export_model", "pack_images.py": "commands.pack_images",
             "sweep.py": "commands.sweep", "launch.py": "commands.launch", "tools/compare_runs.py": "tools.compare_runs",
-            "tools/compare_runtimes.py": "tools.compare_runtimes"}
+            "tools/compare_runtimes.py": "tools.compare_runtimes", "tools/benchmark.py": "tools.benchmark",
+            "tools/step_profile.py": "tools.step_profile"}
 
 
 def run_script(script, *args, timeout=600, env=None, cwd=None):

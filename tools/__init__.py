@@ -1,7 +1,7 @@
 """Developer tools, run from the repository's top as modules (those that compute with MXNet
 through common.runtime.start):
 
-    python -m tools.benchmark          our training against a peer script, side by side
+    python -m tools.benchmark          train_cifar10.py against another training script, side by side
     python -m tools.compare_runs       runs and seed groups from their run folders (no MXNet)
     python -m tools.compare_runtimes   an export in MXNet and in ONNX Runtime on one test set
     python -m tools.flag_reference     docs/flags.md, every flag of every command, from the parsers

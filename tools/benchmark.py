@@ -1,23 +1,24 @@
-"""Side-by-side speed benchmark: train_cifar10.py against a peer script, on the same machine and data.
+"""Side-by-side speed benchmark: train_cifar10.py against another training script, on the same machine and data.
 
-    python -m tools.benchmark --data-dir DIR --peer ../shared/peers/torch_reference.py \\
-        --peer-python /path/to/torch/venv/bin/python --classes 0,1 --reps 3 [--amp]
-    python -m tools.benchmark --data-dir DIR --peer ../shared/peers/airbench94_cpu.py \
-        --peer-python /path/to/torch/venv/bin/python --peer-args=--bf16 --recipe fast94 --amp-only --reps 2
-    python -m tools.benchmark --data-dir DIR --breakdown      # where our time goes, no peer
+    python -m tools.benchmark --data-dir DIR --other tools/torch_reference.py \
+        --other-python .venv-torch/bin/python --classes 0,1 --reps 3 [--amp]
+    python -m tools.benchmark --data-dir DIR --other tools/torch_best.py --other-python .venv-torch/bin/python \
+        --other-args='--bf16 --channels-last' --amp-only --reps 3
+    python -m tools.benchmark --data-dir DIR --breakdown      # where train_cifar10.py's time goes
 
-The sides (ours in float32, with --amp ours in mixed precision too, and the peer) run as fresh
-processes, one after the other, each rep starting with the next side, `--reps` times each. Wall
-time is measured as our users feel it: from process start to the last epoch's JSON line on
-stdout (and to the process's exit, which adds the end of a run: the population statistics and
-the confusion matrix). The table gives medians, the ratios ours/peer and --amp/float32, and the
-floor: the network's multiply-adds at this machine's measured FP32 matrix-multiply rate. Peak
-memory is each process's maximum resident set size.
+The sides (train_cifar10.py in float32, with --amp in mixed precision too, and the other script)
+run as fresh processes, one after the other, each rep starting with the next side, `--reps` times
+each. Wall time is measured as a user feels it: from process start to the last epoch's JSON line
+on stdout (and to the process's exit, which adds the end of a run: the population statistics and
+the confusion matrix). The table gives medians, the ratios of train_cifar10.py's sides to the
+other script and of --amp to float32, and the floor: the network's multiply-adds at this
+machine's measured FP32 matrix-multiply rate. Peak memory is each process's maximum resident set
+size.
 
-DIR holds cifar-10-batches-bin/ (both sides read the same files). The peer must take
+DIR holds cifar-10-batches-bin/ (both sides read the same files). The other script must take
 `DATA_ROOT --classes 0,1|all --epochs N` (with any --recipe but the spec's, which trains all ten
-classes as the fast recipes' peers do: `DATA_ROOT --epochs N`), and --peer-args, and print one
-JSON line per epoch with its test accuracy (test_acc, or val_acc as airbench94's port names it;
+classes as airbench's scripts do: `DATA_ROOT --epochs N`), and --other-args, and print one JSON
+line per epoch with its test accuracy (test_acc, or val_acc as airbench's scripts name it;
 tta_test_acc or tta_val_acc where it measures test-time augmentation).
 
 This process prepares itself for MXNet (common.runtime.prepare, which sets OMP_NUM_THREADS) and
@@ -78,27 +79,30 @@ def run_side(cmd, log_path):
             "epochs": last["epoch"] + 1, "rss_gb": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
 
 
-def ours_cmd(args, out_dir, extra=()):
+MXNET, MXNET_AMP, OTHER = "train_cifar10.py", "train_cifar10.py --amp", "other"  # the sides' names
+
+
+def mxnet_cmd(args, out_dir, extra=()):
     return [sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", args.data_dir,
             "--recipe", args.recipe, "--classes", args.classes, "--epochs", str(args.epochs),
             *(["--seed", str(args.seed)] if args.seed is not None else []),
             "--no-comet", "--quiet", "--output-dir", out_dir, *extra]
 
 
-def peer_cmd(args):
+def other_cmd(args):
     classes = ["--classes", args.classes] if args.recipe == recipes.DEFAULT else []
     seed = ["--seed", str(args.seed)] if args.seed is not None else []
-    return [args.peer_python, args.peer, args.data_dir, *classes, "--epochs", str(args.epochs), *seed,
-            *args.peer_args.split()]
+    return [args.other_python or sys.executable, args.other, args.data_dir, *classes,
+            "--epochs", str(args.epochs), *seed, *args.other_args.split()]
 
 
 def sides(args):
     """The sides to run: {name: cmd(out_dir)}."""
-    found = {} if args.amp_only else {"ours": lambda out: ours_cmd(args, out)}
+    found = {} if args.amp_only else {MXNET: lambda out: mxnet_cmd(args, out)}
     if args.amp or args.amp_only:
-        found["ours --amp"] = lambda out: ours_cmd(args, out, ["--amp"])
-    if args.peer:
-        found["peer"] = lambda out: peer_cmd(args)
+        found[MXNET_AMP] = lambda out: mxnet_cmd(args, out, ["--amp"])
+    if args.other:
+        found[OTHER] = lambda out: other_cmd(args)
     return found
 
 
@@ -109,11 +113,11 @@ def alternate(args, work_dir):
     runs = {name: [] for name in names}
     for rep in range(args.reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
-            label = "%s-%d" % (name.replace(" --", "-"), rep)
+            label = "%s-%d" % (name.replace(" --", "-").replace(".py", ""), rep)
             result = run_side(commands[name](os.path.join(work_dir, label)),
                               os.path.join(work_dir, label + ".log"))
             runs[name].append(result)
-            print("rep %d %-10s %s" % (rep + 1, name, json.dumps({k: round(v, 4) for k, v in result.items()})),
+            print("rep %d %-23s %s" % (rep + 1, name, json.dumps({k: round(v, 4) for k, v in result.items()})),
                   file=sys.stderr, flush=True)
     return runs
 
@@ -199,8 +203,9 @@ def machine():
 
 def report(args, runs, flops, gemm_gflops, on=""):
     """The table and ratios of the runs; on: the machine() line that heads it."""
-    names = {"ours": "ours (MXNet, float32)", "ours --amp": "ours --amp (MXNet, mixed precision)",
-             "peer": "peer"}
+    other = " ".join([os.path.basename(args.other or OTHER)] + args.other_args.split())
+    names = {MXNET: "train_cifar10.py (MXNet, float32)", MXNET_AMP: "train_cifar10.py --amp (MXNet, mixed precision)",
+             OTHER: other}
     lines = [on, "recipe %s, classes %s, %g epochs, %d run(s) each, alternating; median (min-max)"
              % (args.recipe, args.classes, args.epochs, args.reps), "",
              "| side | wall to last epoch s | wall to exit s | training time s | test acc | TTA test acc "
@@ -212,30 +217,30 @@ def report(args, runs, flops, gemm_gflops, on=""):
                   for key in ("test_acc", "tta_test_acc")]  # -1: not measured
         cells += ["%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
         lines.append("| %s | %s |" % (names[name], " | ".join(cells)))
-    ours = "ours" if "ours" in runs else "ours --amp"
-    ours_wall = _median(runs[ours], "wall")[0]
+    first = MXNET if MXNET in runs else MXNET_AMP
+    first_wall = _median(runs[first], "wall")[0]
     lines.append("")
-    for side in ("ours", "ours --amp"):
-        if "peer" in runs and side in runs:
-            lines.append("%s / peer wall time: %.2f to the last epoch, %.2f to exit"
-                         % ((side,) + tuple(_median(runs[side], key)[0] / _median(runs["peer"], key)[0]
-                                            for key in ("wall", "exit"))))
-    if "ours --amp" in runs and "ours" in runs:
-        lines.append("ours --amp / ours float32 wall time: %.2f to the last epoch, "
-                     "%.2f to exit" % tuple(_median(runs["ours --amp"], key)[0] / _median(runs["ours"], key)[0]
+    for side in (MXNET, MXNET_AMP):
+        if OTHER in runs and side in runs:
+            lines.append("%s / %s wall time: %.2f to the last epoch, %.2f to exit"
+                         % ((side, other) + tuple(_median(runs[side], key)[0] / _median(runs[OTHER], key)[0]
+                                                  for key in ("wall", "exit"))))
+    if MXNET_AMP in runs and MXNET in runs:
+        lines.append("--amp / float32 wall time: %.2f to the last epoch, "
+                     "%.2f to exit" % tuple(_median(runs[MXNET_AMP], key)[0] / _median(runs[MXNET], key)[0]
                                             for key in ("wall", "exit")))
     lines.append("floor: %.2f TFLOP at this machine's measured FP32 GEMM rate (%.0f GFLOP/s) = %.1f s; "
                  "%s is %.2fx" % (flops / 1e12, gemm_gflops, flops / gemm_gflops / 1e9,
-                                    ours, ours_wall / (flops / gemm_gflops / 1e9)))
+                                    first, first_wall / (flops / gemm_gflops / 1e9)))
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
-# Where our time goes (--breakdown)
+# Where train_cifar10.py's time goes (--breakdown)
 
 def breakdown(args):
-    """Times each phase of one of our default runs in this process, with the training code's
-    own functions."""
+    """Times each phase of a default run of train_cifar10.py in this process, with the training
+    code's own functions."""
     start = time.perf_counter()
     runtime.prepare()
     import mxnet as mx
@@ -289,20 +294,22 @@ def build_parser():
     p = ArgumentParser(__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", required=True, help="folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's 2-class task) or 'all'")
-    p.add_argument("--epochs", type=float, default=5)
+    p.add_argument("--epochs", type=float, default=5, help="each side's --epochs")
     p.add_argument("--recipe", default=recipes.DEFAULT, choices=recipes.names(),
-                   help="ours' --recipe; any but %s trains all ten classes (--classes is set to all)"
+                   help="train_cifar10.py's --recipe; any but %s trains all ten classes (--classes is set to all)"
                         % recipes.DEFAULT)
     p.add_argument("--reps", type=int, default=3, help="runs of each side")
-    p.add_argument("--seed", type=int, default=None, help="both sides' --seed (None: each its default)")
-    p.add_argument("--peer", default=None, help="the peer script (none: ours only)")
-    p.add_argument("--peer-python", default=sys.executable, help="the Python that runs the peer")
-    p.add_argument("--peer-args", default="", metavar="'ARGS'",
-                   help="more arguments for the peer, e.g. --peer-args='--bf16 --channels-last'")
+    p.add_argument("--seed", type=int, default=None, help="both sides' --seed (none: each side's own default)")
+    p.add_argument("--other", default=None, metavar="SCRIPT",
+                   help="the script to run beside train_cifar10.py (none: train_cifar10.py only)")
+    p.add_argument("--other-python", default=None, help="the Python that runs --other (none: this Python)")
+    p.add_argument("--other-args", default="", metavar="'ARGS'",
+                   help="more arguments for --other, e.g. --other-args='--bf16 --channels-last'")
     p.add_argument("--amp", action="store_true",
-                   help="also run ours with --amp (mixed precision: bfloat16 on a CPU with AVX512_BF16 or AMX)")
-    p.add_argument("--amp-only", action="store_true", help="run ours with --amp only (no float32 side)")
-    p.add_argument("--breakdown", action="store_true", help="time the phases of our run instead")
+                   help="also run train_cifar10.py with --amp (mixed precision: bfloat16 on a CPU with "
+                        "AVX512_BF16 or AMX)")
+    p.add_argument("--amp-only", action="store_true", help="run train_cifar10.py with --amp only (no float32 side)")
+    p.add_argument("--breakdown", action="store_true", help="time the phases of a train_cifar10.py run instead")
     return p
 
 

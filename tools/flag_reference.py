@@ -9,6 +9,7 @@ command's --help has no flag the page lacks.
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from common import runtime
@@ -26,6 +27,10 @@ COMMANDS = (
     ("python launch.py", "commands.launch"),
     ("python -m tools.compare_runs", "tools.compare_runs"),
     ("python -m tools.compare_runtimes", "tools.compare_runtimes"),
+    ("python -m tools.benchmark", "tools.benchmark"),
+    ("python -m tools.step_profile", "tools.step_profile"),
+    ("python tools/torch_reference.py", "tools.torch_reference"),
+    ("python tools/torch_best.py", "tools.torch_best"),
 )
 
 INTRODUCTION = """# Every flag of every command
@@ -43,7 +48,7 @@ def parser_of(module):
 
 def anchor(run):
     """The page's anchor of a command's section, as GitHub makes it from the heading."""
-    return run.replace(" ", "-").replace(".", "").lower()
+    return re.sub(r"[^\w\- ]", "", run.lower()).replace(" ", "-")
 
 
 def flag_cell(action):
@@ -60,7 +65,7 @@ def flag_cell(action):
 
 
 def default_cell(action):
-    if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or not action.option_strings:
+    if action.nargs == 0 or action.default in (None, "", argparse.SUPPRESS) or not action.option_strings:
         return ""
     if isinstance(action.default, (list, tuple)):
         return "`%s`" % ",".join(map(str, action.default))

@@ -28,7 +28,7 @@ def build_parser():
     import models  # built by main, once the process is ready for MXNet
 
     parser = ArgumentParser(__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=models.SPEC_RESNET, choices=list(models.NETWORKS))
+    parser.add_argument("--model", default=models.SPEC_RESNET, choices=list(models.NETWORKS), help="the network")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step")
     parser.add_argument("--steps", type=int, default=5, help="timed steps, and profiled steps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 mixed precision, as --amp trains")

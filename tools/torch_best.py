@@ -4,8 +4,8 @@ channels-last memory (--channels-last), batches cut from tensors instead of a Da
 optionally torch.compile (--compile), for the side-by-side figures of docs/results-and-speed.md.
 
     .venv-torch/bin/python tools/torch_best.py DATA_DIR --classes 0,1 --bf16 --channels-last
-    python -m tools.benchmark --data-dir DATA_DIR --amp --peer tools/torch_best.py \\
-        --peer-python .venv-torch/bin/python --peer-args='--bf16 --channels-last'
+    python -m tools.benchmark --data-dir DATA_DIR --amp --other tools/torch_best.py \\
+        --other-python .venv-torch/bin/python --other-args='--bf16 --channels-last'
 
 DATA_DIR holds cifar-10-batches-bin/. Prints one JSON line per epoch: epoch, test_acc, time
 (seconds since training started). Like torch_reference.py it imports numpy, torch and that file
@@ -23,13 +23,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a file,
 import torch_reference  # noqa: E402
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     torch_reference.add_common_args(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     torch = torch_reference.require_torch("comparison")
     from torch.nn import functional as F
 

@@ -4,8 +4,8 @@ PyTorch reference writes them (a plain DataLoader, SGD with momentum 0.9, the le
 
     python -m venv .venv-torch && .venv-torch/bin/pip install -r requirements-torch.txt
     .venv-torch/bin/python tools/torch_reference.py DATA_DIR --classes 0,1       # the spec's task
-    python -m tools.benchmark --data-dir DATA_DIR --peer tools/torch_reference.py \\
-        --peer-python .venv-torch/bin/python                                      # side by side
+    python -m tools.benchmark --data-dir DATA_DIR --other tools/torch_reference.py \\
+        --other-python .venv-torch/bin/python                                      # side by side
 
 DATA_DIR holds cifar-10-batches-bin/ (the official binary files). Prints one JSON line per epoch:
 epoch, test_acc, time (seconds since training started). It imports only numpy and torch (an
@@ -85,8 +85,8 @@ def add_common_args(p):
     """The arguments every PyTorch script here takes (torch_best.py too)."""
     p.add_argument("root", help="the folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's task) or 'all'")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--seed", type=int, default=123)
+    p.add_argument("--epochs", type=int, default=5, help="epochs to train")
+    p.add_argument("--seed", type=int, default=123, help="seeds torch and numpy")
 
 
 def classes_of(text):
@@ -104,12 +104,17 @@ def require_torch(script):
     return torch
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_common_args(p)
     p.add_argument("--cuda", action="store_true", help="train on the GPU")
-    p.add_argument("--batch-size", type=int, default=128)
-    a = p.parse_args(argv)
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch")
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     torch = require_torch("reference")
     from torch.nn import functional as F
     from torch.utils.data import DataLoader, TensorDataset
