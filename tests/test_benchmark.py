@@ -52,3 +52,14 @@ def test_the_report_gives_each_side_of_train_cifar10_against_the_other_script():
     assert "train_cifar10.py --amp / %s wall time: 1.00 to the last epoch, 1.08 to exit" % other in text
     assert "--amp / float32 wall time: 0.61 to the last epoch" in text
     assert "train_cifar10.py is 4.10x" in text  # the floor: 1 TFLOP at 100 GFLOP/s is 10 s, against 41 s
+
+
+@pytest.mark.parametrize("epochs, given", [(5.0, "5"), (9.9, "9.9")])
+def test_the_other_script_gets_epochs_as_it_parses_them(epochs, given):
+    from tools.benchmark import build_parser, other_cmd
+
+    args = build_parser().parse_args(["--data-dir", "DATA", "--other", "tools/torch_reference.py",
+                                      "--epochs", str(epochs)])
+    cmd = other_cmd(args)  # torch_reference.py's --epochs is a whole number: "5.0" would be refused
+    assert cmd[1:] == ["tools/torch_reference.py", "DATA", "--classes", "0,1", "--epochs", given]
+    assert cmd[0] == sys.executable

@@ -84,7 +84,7 @@ MXNET, MXNET_AMP, OTHER = "train_cifar10.py", "train_cifar10.py --amp", "other" 
 
 def mxnet_cmd(args, out_dir, extra=()):
     return [sys.executable, os.path.join(REPO, "train_cifar10.py"), "--data-dir", args.data_dir,
-            "--recipe", args.recipe, "--classes", args.classes, "--epochs", str(args.epochs),
+            "--recipe", args.recipe, "--classes", args.classes, "--epochs", "%g" % args.epochs,
             *(["--seed", str(args.seed)] if args.seed is not None else []),
             "--no-comet", "--quiet", "--output-dir", out_dir, *extra]
 
@@ -93,7 +93,7 @@ def other_cmd(args):
     classes = ["--classes", args.classes] if args.recipe == recipes.DEFAULT else []
     seed = ["--seed", str(args.seed)] if args.seed is not None else []
     return [args.other_python or sys.executable, args.other, args.data_dir, *classes,
-            "--epochs", str(args.epochs), *seed, *args.other_args.split()]
+            "--epochs", "%g" % args.epochs, *seed, *args.other_args.split()]
 
 
 def sides(args):
