@@ -23,7 +23,7 @@ def printing(tmp_path, lines, code=0):
 def test_a_sides_last_epoch_and_tta_accuracy_are_read_under_either_name(tmp_path, lines, expected):
     result = run_side(printing(tmp_path, lines), str(tmp_path / "log"))
     assert (result["epochs"], result["train_time"], result["test_acc"], result["tta_test_acc"]) == expected
-    assert 0 < result["wall"] <= result["exit"] and result["rss_gb"] > 0
+    assert 0 < result["wall"] <= result["exit"] and result["rss_gib"] > 0
 
 
 def test_a_side_that_fails_is_one_error_with_its_stderr(tmp_path):
@@ -39,7 +39,7 @@ def test_the_report_gives_each_side_of_train_cifar10_against_the_other_script():
 
     def run(wall, exit_):
         return {"wall": wall, "exit": exit_, "train_time": wall - 1, "test_acc": 0.9, "tta_test_acc": -1.0,
-                "epochs": 5, "rss_gb": 1.0}
+                "epochs": 5, "rss_gib": 1.0}
 
     runs = {MXNET: [run(40, 44), run(42, 46)], MXNET_AMP: [run(24, 27), run(26, 29)], OTHER: [run(25, 26)] * 2}
     args = Namespace(recipe="spec", classes="0,1", epochs=5, reps=2, other="tools/torch_best.py",

@@ -76,7 +76,7 @@ def run_side(cmd, log_path):
         raise SideFailed("%s exited with %d:\n%s" % (" ".join(cmd), proc.returncode, tail))
     return {"wall": last_at, "exit": ended, "train_time": last["time"], "test_acc": last["test_acc"],
             "tta_test_acc": -1.0 if tta is None else tta,  # -1: not measured
-            "epochs": last["epoch"] + 1, "rss_gb": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
+            "epochs": last["epoch"] + 1, "rss_gib": usage.ru_maxrss / 2 ** 20}  # ru_maxrss: KiB
 
 
 MXNET, MXNET_AMP, OTHER = "train_cifar10.py", "train_cifar10.py --amp", "other"  # the sides' names
@@ -209,13 +209,13 @@ def report(args, runs, flops, gemm_gflops, on=""):
     lines = [on, "recipe %s, classes %s, %g epochs, %d run(s) each, alternating; median (min-max)"
              % (args.recipe, args.classes, args.epochs, args.reps), "",
              "| side | wall to last epoch s | wall to exit s | training time s | test acc | TTA test acc "
-             "| peak RSS GB |",
+             "| peak RSS GiB |",
              "|---|---|---|---|---|---|---|"]
     for name, side in runs.items():
         cells = ["%.1f (%.1f-%.1f)" % _median(side, key) for key in ("wall", "exit", "train_time")]
         cells += ["%.4f (%.4f-%.4f)" % _median(side, key) if _median(side, key)[1] >= 0 else "-"
                   for key in ("test_acc", "tta_test_acc")]  # -1: not measured
-        cells += ["%.2f (%.2f-%.2f)" % _median(side, "rss_gb")]
+        cells += ["%.2f (%.2f-%.2f)" % _median(side, "rss_gib")]
         lines.append("| %s | %s |" % (names[name], " | ".join(cells)))
     first = MXNET if MXNET in runs else MXNET_AMP
     first_wall = _median(runs[first], "wall")[0]

@@ -31,6 +31,7 @@ COMMANDS = (
     ("python -m tools.step_profile", "tools.step_profile"),
     ("python tools/torch_reference.py", "tools.torch_reference"),
     ("python tools/torch_best.py", "tools.torch_best"),
+    ("python tools/torch_airbench94.py", "tools.torch_airbench94"),
 )
 
 INTRODUCTION = """# Every flag of every command

@@ -21,9 +21,9 @@ import time
 import numpy as np
 
 
-def load(root, classes=None):
-    """(train images, labels, test images, labels) of the official binary files, standardised per
-    channel with the training images' mean and std, as the reference does."""
+def read_binary(root):
+    """(train images, labels, test images, labels) of the official binary files in
+    root/cifar-10-batches-bin: uint8 NCHW images, int64 labels."""
     folder = os.path.join(root, "cifar-10-batches-bin")
 
     def read(names):
@@ -31,8 +31,13 @@ def load(root, classes=None):
                               for n in names])
         return raw[:, 1:].reshape(-1, 3, 32, 32), raw[:, 0].astype(np.int64)
 
-    xtr, ytr = read(["data_batch_%d.bin" % i for i in range(1, 6)])
-    xte, yte = read(["test_batch.bin"])
+    return read(["data_batch_%d.bin" % i for i in range(1, 6)]) + read(["test_batch.bin"])
+
+
+def load(root, classes=None):
+    """(train images, labels, test images, labels) of the official binary files, standardised per
+    channel with the training images' mean and std, as the reference does."""
+    xtr, ytr, xte, yte = read_binary(root)
     if classes is not None:
         mtr, mte = np.isin(ytr, classes), np.isin(yte, classes)
         xtr, ytr, xte, yte = xtr[mtr], ytr[mtr], xte[mte], yte[mte]
@@ -82,7 +87,7 @@ def build(num_classes, torch):
 
 
 def add_common_args(p):
-    """The arguments every PyTorch script here takes (torch_best.py too)."""
+    """The arguments of the spec's task's PyTorch scripts (torch_best.py too)."""
     p.add_argument("root", help="the folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's task) or 'all'")
     p.add_argument("--epochs", type=int, default=5, help="epochs to train")
