@@ -12,7 +12,8 @@ import pytest
 from helpers import REPO
 
 LAYERS = (("common",), ("models", "data"), ("training",), ("tools", "commands"))  # lowest first
-NEVER_LOAD_MXNET = {"launch.py", "tools/compare_runs.py", "tools/torch_best.py", "tools/torch_reference.py"}  # they read, start processes, draw, or are PyTorch
+NEVER_LOAD_MXNET = {"launch.py", "tools/compare_runs.py", "tools/torch_airbench94.py", "tools/torch_best.py",
+                    "tools/torch_reference.py"}  # they read, start processes, draw, or are PyTorch
 
 # Runs an entry point (a file, or a module with -m) in this interpreter after installing a
 # guard on the import system: MXNet imported before common.runtime says the process is ready
@@ -68,7 +69,7 @@ def test_the_entry_points_are_the_scripts_and_the_tools():
     assert entry_points() == ["export_model.py", "launch.py", "pack_images.py", "predict.py", "sweep.py", "train_cifar10.py",
                               "tools/benchmark.py", "tools/compare_runs.py", "tools/compare_runtimes.py",
                               "tools/flag_reference.py", "tools/gpu_report.py", "tools/step_profile.py",
-                              "tools/torch_best.py", "tools/torch_reference.py"]
+                              "tools/torch_airbench94.py", "tools/torch_best.py", "tools/torch_reference.py"]
 
 
 @pytest.mark.parametrize("entry", entry_points())

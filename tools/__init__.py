@@ -13,4 +13,5 @@ through common.runtime.start):
     torch_reference.py                 the spec's reference in PyTorch (requirements-torch.txt),
                                        to compare with in tools.benchmark; run as a file
     torch_best.py                      the same as a PyTorch user would speed it up on a CPU
+    torch_airbench94.py                airbench94 in PyTorch on a CPU, to compare --recipe fast94 with
 """
