@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import http.server
 import os
+import signal
 import threading
 import warnings
 
@@ -27,6 +28,11 @@ def pytest_configure(config):
     its share of the cores, as launch.py gives its workers theirs: OpenMP threads beyond the
     cores spin against each other. A user's OMP_NUM_THREADS wins. (The workers inherit this
     process's environment.)"""
+    # Started with SIGINT ignored (in the background of a non-interactive shell), this process and
+    # every run in it would keep ignoring it, as a command must (common.interrupts): the tests
+    # that stop a run with SIGINT need it delivered, as to a command typed at a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     workers = getattr(config.option, "numprocesses", None)
     if isinstance(workers, int) and workers > 1:
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cpu.usable_cores() // workers)))
