@@ -75,7 +75,7 @@ ensure_horovod() {
          "install them (Debian/Ubuntu: apt-get install g++ cmake) and run again" >&2
     exit 1
   fi
-  echo "building Horovod $HOROVOD_VERSION into $VENV (MXNet, Gloo; once, about 4 minutes)" >&2
+  echo "building Horovod $HOROVOD_VERSION into $VENV (MXNet, Gloo; once, a few minutes)" >&2
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-horovod.txt"
   # The build must find the installed MXNet: no build isolation. Gloo instead of MPI.
   HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITH_GLOO=1 \
