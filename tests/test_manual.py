@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 
 from helpers import REPO, run_command
+from tools import flag_reference
 
 PAGES = [os.path.join(REPO, "README.md")] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
-# The commands a page may show, as a user types them, and the module whose parser reads their flags
-PARSERS = {"train_cifar10.py": "commands.train_flags", "./train.sh": "commands.train_flags",
-           "predict.py": "commands.predict", "export_model.py": "commands.export_model",
-           "pack_images.py": "commands.pack_images", "sweep.py": "commands.sweep", "launch.py": "commands.launch",
-           "tools.compare_runs": "tools.compare_runs", "tools.compare_runtimes": "tools.compare_runtimes",
-           "tools.flag_reference": "tools.flag_reference"}
+# The commands a page may show, as a user types them, and the module whose parser reads their flags:
+# those of the flags page, ./train.sh and the page's own generator
+PARSERS = dict({run.split()[-1]: module for run, module in flag_reference.COMMANDS},
+               **{"./train.sh": "commands.train_flags", "tools.flag_reference": "tools.flag_reference"})
 NESTED = {"sweep.py", "launch.py"}  # what follows their -- is a command of its own
 
 
@@ -85,6 +84,13 @@ def parse(script, args):
         parser.parse_args(args)
         parse("train_cifar10.py", nested)
         return
+    if script == "tools.benchmark":  # and the script it runs beside, as it runs it
+        from tools import benchmark
+
+        options = parser.parse_args(args)
+        if options.other in PARSERS:
+            parse(options.other, benchmark.other_cmd(options)[2:])
+        return
     parser.parse_args(args + (["--", *nested] if script == "launch.py" else []))
     inner = [i for i, w in enumerate(nested) if w in PARSERS]
     if inner:
@@ -96,7 +102,8 @@ SHOWN = shown_commands()
 
 def test_the_pages_show_commands_of_every_script():
     assert {script for _, _, script, _ in SHOWN} >= {"train_cifar10.py", "predict.py", "sweep.py", "launch.py",
-                                                      "./train.sh", "tools.compare_runs"}
+                                                      "./train.sh", "tools.compare_runs", "tools.benchmark",
+                                                      "tools.step_profile"}
 
 
 @pytest.mark.parametrize("page, line, script, args", SHOWN, ids=["%s: %s" % (p, line[:60]) for p, line, _, _ in SHOWN])
