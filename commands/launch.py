@@ -24,7 +24,8 @@ import subprocess
 import sys
 import time
 
-# common.cli is the standard library only: MXNet never loads in the launcher
+# common.cli and common.cpu are the standard library only: MXNet never loads in the launcher
+from common import cpu
 from common.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TIMEOUT, EXIT_USAGE, ArgumentParser
 
 POLL_SECONDS = 0.2
@@ -98,7 +99,7 @@ def plan(args, hosts=None):
         env = dict(common, DMLC_ROLE=role, DMLC_NODE_HOST=host or root)
         if hosts is None and role == "worker" and "OMP_NUM_THREADS" not in os.environ:
             # Local workers share this machine's cores instead of each taking all of them.
-            env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // args.num_workers))
+            env["OMP_NUM_THREADS"] = str(max(1, cpu.usable_cores() // args.num_workers))
         if role != "worker":
             env["OMP_NUM_THREADS"] = "1"  # a server only sums and updates
         jobs.append((name, host, env))
