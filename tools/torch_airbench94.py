@@ -13,7 +13,6 @@ train_acc (of the epoch's last batch, as airbench94 reports them), test_acc, tim
 training so far, evaluation left out, as airbench94 counts them); the last line adds
 tta_test_acc. Like torch_reference.py it imports numpy, torch and that file only.
 """
-import argparse
 import json
 import os
 import sys
@@ -214,9 +213,7 @@ def train(torch, args, data):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("root", help="the folder holding cifar-10-batches-bin/")
+    p = torch_reference.new_parser(__doc__)
     p.add_argument("--epochs", type=float, default=HYP["epochs"], help="epochs to train (a fraction ends within one)")
     p.add_argument("--seed", type=int, default=0, help="seeds torch")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")

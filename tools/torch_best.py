@@ -11,7 +11,6 @@ DATA_DIR holds cifar-10-batches-bin/. Prints one JSON line per epoch: epoch, tes
 (seconds since training started). Like torch_reference.py it imports numpy, torch and that file
 only.
 """
-import argparse
 import json
 import os
 import sys
@@ -24,8 +23,7 @@ import torch_reference  # noqa: E402
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = torch_reference.new_parser(__doc__)
     torch_reference.add_common_args(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")

@@ -86,9 +86,16 @@ def build(num_classes, torch):
     return Net()
 
 
+def new_parser(doc):
+    """The parser of a PyTorch script of this folder (doc: its docstring), with its DATA_DIR."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("root", help="the folder holding cifar-10-batches-bin/")
+    return p
+
+
 def add_common_args(p):
     """The arguments of the spec's task's PyTorch scripts (torch_best.py too)."""
-    p.add_argument("root", help="the folder holding cifar-10-batches-bin/")
     p.add_argument("--classes", default="0,1", help="'0,1' (the spec's task) or 'all'")
     p.add_argument("--epochs", type=int, default=5, help="epochs to train")
     p.add_argument("--seed", type=int, default=123, help="seeds torch and numpy")
@@ -110,8 +117,7 @@ def require_torch(script):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = new_parser(__doc__)
     add_common_args(p)
     p.add_argument("--cuda", action="store_true", help="train on the GPU")
     p.add_argument("--batch-size", type=int, default=128, help="images per batch")
