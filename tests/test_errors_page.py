@@ -36,18 +36,20 @@ def template(node):
     return None
 
 
+@functools.lru_cache(None)
 def sources():
-    """The product's Python files (their paths in the repository), subpackages included."""
-    return sorted(os.path.relpath(os.path.join(folder, name), REPO)
-                  for package in PACKAGES for folder, _, names in os.walk(os.path.join(REPO, package))
-                  for name in names if name.endswith(".py"))
+    """(path in the repository, syntax tree) of the product's Python files, subpackages included."""
+    paths = sorted(os.path.relpath(os.path.join(folder, name), REPO)
+                   for package in PACKAGES for folder, _, names in os.walk(os.path.join(REPO, package))
+                   for name in names if name.endswith(".py"))
+    return [(path, ast.parse(open(os.path.join(REPO, path)).read())) for path in paths]
 
 
 def messages():
     """(file, line, message template) of every message call in the product's sources."""
     found = []
-    for path in sources():
-        for node in ast.walk(ast.parse(open(os.path.join(REPO, path)).read())):
+    for path, tree in sources():
+        for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and node.args):
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
@@ -122,9 +124,8 @@ def code_texts():
     """Every string constant of the product's sources and every shell `error:` line, as its fixed
     pieces (between them the code fills something in) and a regular expression of it."""
     texts = {text for _, _, text in shell_messages()}
-    for path in sources():
-        texts |= {node.value for node in ast.walk(ast.parse(open(os.path.join(REPO, path)).read()))
-                  if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    for _, tree in sources():
+        texts |= {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
     found = []
     for text in texts:
         pieces = [p.strip() for p in FILLED_IN.split(PREFIX.sub("", " ".join(text.split())))]
